@@ -1,0 +1,178 @@
+"""Typed values that cross the boundary of the ComfyUI service: no raw ComfyUI JSON leaves `comfy/`."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from discomfy.comfy.errors import ComfyError
+
+
+@dataclass(frozen=True, slots=True)
+class ComfySettings:
+    """How to reach one ComfyUI server and how patient to be with it."""
+
+    url: str = "http://127.0.0.1:8188"
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. an Authorization header for a proxy
+    request_timeout: float = 30.0
+    submit_retries: int = 4
+    reconnect_min_delay: float = 0.5
+    reconnect_max_delay: float = 30.0
+    watchdog_interval: float = 15.0  # a job silent this long is looked up in /queue and /history
+    queue_refresh_delay: float = 0.05  # coalesces a burst of `status` messages into one GET /queue
+    download_dir: Path = Path("data/outputs")
+    download_chunk_size: int = 256 * 1024
+
+
+class MediaKind(enum.StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """A file a node produced, as ComfyUI lists it in history."""
+
+    node_id: str
+    filename: str
+    subfolder: str
+    type: str  # "output" or "temp"
+    kind: MediaKind
+    animated: bool = False
+
+    @property
+    def is_temp(self) -> bool:
+        return self.type == "temp"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedFile:
+    """An output file saved on our disk."""
+
+    output: OutputFile
+    path: Path
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """What a finished job produced."""
+
+    prompt_id: str
+    outputs: tuple[OutputFile, ...]
+    files: tuple[DownloadedFile, ...]
+    cached_nodes: tuple[str, ...]
+    elapsed: float  # seconds from submission (or from tracking start) to result
+    run_time: float | None  # seconds ComfyUI spent executing, from its timestamps
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    number: int
+    prompt_id: str
+    client_id: str | None
+    node_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """ComfyUI's queue; `pending` is sorted by number (the server sends a heap)."""
+
+    running: tuple[QueueEntry, ...]
+    pending: tuple[QueueEntry, ...]
+
+    def position(self, prompt_id: str) -> int | None:
+        """1-based place among pending jobs, or None if not pending."""
+        for index, entry in enumerate(self.pending, start=1):
+            if entry.prompt_id == prompt_id:
+                return index
+        return None
+
+    def is_running(self, prompt_id: str) -> bool:
+        return any(entry.prompt_id == prompt_id for entry in self.running)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedImage:
+    """Where ComfyUI stored an upload: use `reference` as LoadImage's `image` input."""
+
+    name: str
+    subfolder: str
+    type: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.subfolder}/{self.name}" if self.subfolder else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class SystemStats:
+    comfyui_version: str | None
+    python_version: str | None
+    devices: tuple[str, ...]
+
+
+# ---- job events: what a job handle streams to its watchers ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    position: int  # 1-based among pending prompts
+    total: int  # all pending prompts on the server, ours or not
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStarted:
+    node_id: str
+    class_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CachedNodes:
+    node_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    value: int
+    max: int
+    node_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    image: bytes = field(repr=False)
+    mime: str
+    node_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    result: JobResult
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: ComfyError
+
+
+JobEvent = Queued | Started | NodeStarted | CachedNodes | Progress | Preview | Finished | Failed
+
+
+class JobStatus(enum.StrEnum):
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
