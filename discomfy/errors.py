@@ -27,7 +27,7 @@ class WorkflowError(DiscomfyError):
         *,
         file: str | None = None,
         node: str | None = None,
-        input: str | None = None,  # noqa: A002 - the ComfyUI term
+        input: str | None = None,
     ) -> None:
         self.message = message
         self.file = file

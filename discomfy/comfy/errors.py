@@ -117,9 +117,7 @@ class JobLostError(ComfyError):
 
     def __init__(self, prompt_id: str) -> None:
         self.prompt_id = prompt_id
-        super().__init__(
-            "ComfyUI no longer knows this job: it was probably restarted, or its queue was cleared."
-        )
+        super().__init__("ComfyUI no longer knows this job: it was probably restarted, or its queue was cleared.")
 
 
 class OutputDownloadError(ComfyError):

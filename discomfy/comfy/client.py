@@ -1,0 +1,250 @@
+"""ComfyUI's HTTP API: one method per route, every transport error wrapped into ComfyError."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from discomfy.comfy.errors import (
+    ComfyConnectionError,
+    ComfyError,
+    ComfyHTTPError,
+    ComfyTimeoutError,
+    NodeError,
+    OutputDownloadError,
+    WorkflowRejectedError,
+)
+from discomfy.comfy.models import (
+    ComfySettings,
+    DownloadedFile,
+    OutputFile,
+    QueueEntry,
+    QueueState,
+    SystemStats,
+    UploadedImage,
+)
+from discomfy.comfy.outputs import safe_filename
+
+log = logging.getLogger(__name__)
+
+
+class ComfyClient:
+    """Thin typed wrapper over ComfyUI's routes on a borrowed aiohttp session."""
+
+    def __init__(self, session: aiohttp.ClientSession, settings: ComfySettings) -> None:
+        self._session = session
+        self._settings = settings
+        self.base_url = settings.url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout)
+        self._headers = dict(settings.headers)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, bytes]:
+        """Send one request; return status and body. Raises ComfyConnectionError on transport errors."""
+        url = self.base_url + path
+        try:
+            async with self._session.request(
+                method, url, timeout=self._timeout, headers=self._headers, **kwargs
+            ) as resp:
+                return resp.status, await resp.read()
+        except TimeoutError as exc:
+            raise ComfyTimeoutError(self.base_url, f"no answer to {method} {path} in time") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ComfyConnectionError(self.base_url, _describe(exc)) from exc
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        status, body = await self._request(method, path, **kwargs)
+        if status != 200:
+            raise ComfyHTTPError(method, path, status, body.decode("utf-8", "replace"))
+        try:
+            return json.loads(body) if body else None
+        except ValueError as exc:
+            raise ComfyHTTPError(method, path, status, "answer is not JSON") from exc
+
+    async def submit(self, graph: Mapping[str, Any], *, client_id: str, prompt_id: str, front: bool = False) -> int:
+        """Queue a prompt under our ids; return its queue number.
+
+        Raises:
+            WorkflowRejectedError: ComfyUI refused the workflow (400); never retried.
+            ComfyConnectionError: ComfyUI stayed unreachable through every retry.
+        """
+        body: dict[str, Any] = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+        if front:
+            body["front"] = True
+        attempts = max(1, self._settings.submit_retries + 1)
+        for attempt in range(attempts):
+            try:
+                status, raw = await self._request("POST", "/prompt", json=body)
+            except ComfyConnectionError as exc:
+                if attempt + 1 == attempts:
+                    raise
+                if await self._already_queued(prompt_id):
+                    log.info("Prompt %s was queued despite %s", prompt_id[:8], exc.reason)
+                    return 0
+                delay = min(8.0, 0.25 * 2**attempt) * (0.5 + random.random() / 2)
+                log.warning("Submitting %s failed (%s); retry in %.1fs", prompt_id[:8], exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            return _submit_answer(status, raw)
+        raise AssertionError("unreachable")
+
+    async def _already_queued(self, prompt_id: str) -> bool:
+        """After a transport error on POST /prompt: did the server take it anyway? (avoids duplicates)"""
+        try:
+            state = await self.queue()
+        except ComfyError:
+            return False
+        return state.is_running(prompt_id) or state.position(prompt_id) is not None
+
+    async def history(self, prompt_id: str) -> Mapping[str, Any] | None:
+        """The history entry of a prompt, or None while it is unknown, pending or running."""
+        data = await self._json("GET", f"/history/{prompt_id}")
+        if isinstance(data, Mapping):
+            entry = data.get(prompt_id)
+            if isinstance(entry, Mapping):
+                return entry
+        return None
+
+    async def queue(self) -> QueueState:
+        """Running and pending prompts; pending sorted by number (the server sends a heap)."""
+        data = await self._json("GET", "/queue") or {}
+        running = tuple(_queue_entry(item) for item in data.get("queue_running") or ())
+        pending = sorted((_queue_entry(item) for item in data.get("queue_pending") or ()), key=lambda e: e.number)
+        return QueueState(running=running, pending=tuple(pending))
+
+    async def interrupt(self, prompt_id: str | None) -> None:
+        """POST /interrupt, scoped to one prompt when given (ComfyUI >= 0.3.56 honours the scope)."""
+        await self._ok("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
+
+    async def delete_pending(self, prompt_ids: list[str]) -> None:
+        await self._ok("POST", "/queue", json={"delete": prompt_ids})
+
+    async def clear_pending(self) -> None:
+        await self._ok("POST", "/queue", json={"clear": True})
+
+    async def _ok(self, method: str, path: str, **kwargs: Any) -> None:
+        status, body = await self._request(method, path, **kwargs)
+        if status != 200:
+            raise ComfyHTTPError(method, path, status, body.decode("utf-8", "replace"))
+
+    async def upload_image(
+        self, data: bytes, filename: str, *, subfolder: str = "", overwrite: bool = False
+    ) -> UploadedImage:
+        """Store an input image on the server; always use the returned name (it may be renamed)."""
+        form = aiohttp.FormData()
+        form.add_field("image", data, filename=safe_filename(filename, fallback="input.png"))
+        form.add_field("type", "input")
+        form.add_field("subfolder", subfolder)
+        form.add_field("overwrite", "true" if overwrite else "false")
+        answer = await self._json("POST", "/upload/image", data=form)
+        return UploadedImage(
+            name=str(answer["name"]),
+            subfolder=str(answer.get("subfolder") or ""),
+            type=str(answer.get("type") or "input"),
+        )
+
+    async def system_stats(self) -> SystemStats:
+        data = await self._json("GET", "/system_stats") or {}
+        system = data.get("system") or {}
+        devices = tuple(str(d.get("name", "?")) for d in data.get("devices") or ())
+        return SystemStats(system.get("comfyui_version"), system.get("python_version"), devices)
+
+    async def object_info(self) -> dict[str, Any]:
+        return await self._json("GET", "/object_info") or {}
+
+    async def download(self, output: OutputFile, directory: Path) -> DownloadedFile:
+        """Stream one output file to `directory` in chunks: memory stays flat whatever its size.
+
+        Raises:
+            OutputDownloadError: the server would not give the file, or the transfer broke.
+        """
+        params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
+        target = _free_path(directory, safe_filename(output.filename))
+        partial = target.with_name(target.name + ".part")
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._settings.request_timeout)
+        try:
+            async with self._session.get(
+                self.base_url + "/view", params=params, timeout=timeout, headers=self._headers
+            ) as resp:
+                if resp.status != 200:
+                    raise OutputDownloadError(output.filename, f"ComfyUI answered {resp.status}")
+                content_type = resp.content_type or "application/octet-stream"
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                size = 0
+                with partial.open("wb") as sink:
+                    async for chunk in resp.content.iter_chunked(self._settings.download_chunk_size):
+                        sink.write(chunk)
+                        size += len(chunk)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            partial.unlink(missing_ok=True)
+            raise OutputDownloadError(output.filename, _describe(exc)) from exc
+        partial.replace(target)
+        return DownloadedFile(output=output, path=target, size=size, content_type=content_type)
+
+
+def _free_path(directory: Path, name: str) -> Path:
+    """`directory/name`, or `name (2)` etc. when two outputs share a name (different subfolders)."""
+    candidate = directory / name
+    stem, suffix = candidate.stem, candidate.suffix
+    counter = 2
+    while candidate.exists():
+        candidate = directory / f"{stem} ({counter}){suffix}"
+        counter += 1
+    return candidate
+
+
+def _submit_answer(status: int, raw: bytes) -> int:
+    text = raw.decode("utf-8", "replace")
+    if status == 200:
+        return int(json.loads(raw).get("number", 0))
+    if status == 400:
+        raise _rejection(text)
+    raise ComfyHTTPError("POST", "/prompt", status, text)
+
+
+def _rejection(text: str) -> WorkflowRejectedError:
+    """Build a readable error from ComfyUI's 400 body (`error` plus per-node `node_errors`)."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return WorkflowRejectedError("unknown", text or "no reason given", "", ())
+    error = body.get("error") or {}
+    if isinstance(error, str):
+        error = {"message": error}
+    node_errors = []
+    for node_id, info in (body.get("node_errors") or {}).items():
+        for item in info.get("errors") or ():
+            extra = item.get("extra_info") or {}
+            node_errors.append(
+                NodeError(
+                    node_id=str(node_id),
+                    class_type=str(info.get("class_type") or ""),
+                    input_name=extra.get("input_name"),
+                    kind=str(item.get("type") or ""),
+                    message=str(item.get("message") or ""),
+                    details=str(item.get("details") or ""),
+                )
+            )
+    return WorkflowRejectedError(
+        error_type=str(error.get("type") or "invalid_prompt"),
+        message=str(error.get("message") or "the workflow is invalid"),
+        details=str(error.get("details") or ""),
+        node_errors=tuple(node_errors),
+    )
+
+
+def _queue_entry(item: Any) -> QueueEntry:
+    number, prompt_id, prompt, extra = item[0], item[1], item[2], item[3]
+    client_id = extra.get("client_id") if isinstance(extra, Mapping) else None
+    return QueueEntry(int(number), str(prompt_id), client_id, len(prompt or {}))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:300] + "..."

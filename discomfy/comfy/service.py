@@ -1,0 +1,399 @@
+"""ComfyService: the one object the whole bot shares per ComfyUI server (one client_id, one socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Coroutine, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from discomfy.comfy.object_info import ObjectInfo
+
+from discomfy.comfy.client import ComfyClient
+from discomfy.comfy.errors import ComfyError, JobCancelledError, JobLostError
+from discomfy.comfy.job import ComfyJob
+from discomfy.comfy.models import (
+    ComfySettings,
+    DownloadedFile,
+    JobResult,
+    JobStatus,
+    OutputFile,
+    QueueState,
+    SystemStats,
+    UploadedImage,
+)
+from discomfy.comfy.outputs import parse_history_entry, select_deliverables
+from discomfy.comfy.tracker import ComfyTracker
+
+log = logging.getLogger(__name__)
+
+_HISTORY_RETRIES = (0.1, 0.3, 1.0)  # after `executing: null` the entry is written; allow for lag
+
+
+class ComfyService:
+    """Submits prompts, tracks every job through the one WebSocket, reconciles, fetches outputs."""
+
+    def __init__(
+        self,
+        settings: ComfySettings,
+        *,
+        client_id: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id or uuid.uuid4().hex
+        self._own_session = session is None
+        self._session = session
+        self._jobs: dict[str, ComfyJob] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._client: ComfyClient | None = None
+        self._tracker: ComfyTracker | None = None
+        self._queue_refresh: asyncio.Task[None] | None = None
+        self._queue_dirty = False
+        self.last_queue: QueueState | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the session and the WebSocket reader; returns at once (the socket connects in the background)."""
+        if self._tracker is not None:
+            return
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        self._client = ComfyClient(self._session, self.settings)
+        ws_url = self._client.base_url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
+        self._tracker = ComfyTracker(
+            self._session,
+            ws_url,
+            self._jobs,
+            self,
+            headers=dict(self.settings.headers),
+            min_delay=self.settings.reconnect_min_delay,
+            max_delay=self.settings.reconnect_max_delay,
+        )
+        log.info("ComfyUI service for %s with client_id %s", self._client.base_url, self.client_id)
+        self._spawn(self._tracker.run(), name="comfy-tracker")
+        self._spawn(self._watchdog(), name="comfy-watchdog")
+
+    async def close(self) -> None:
+        """Stop the reader and watchdog and close the session; idempotent. Unfinished jobs stay in ComfyUI."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._tracker = None
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def client(self) -> ComfyClient:
+        if self._client is None:
+            raise RuntimeError("ComfyService is not started")
+        return self._client
+
+    @property
+    def connected(self) -> bool:
+        return self._tracker is not None and self._tracker.connected.is_set()
+
+    async def wait_connected(self, within: float) -> bool:
+        """Wait for the WebSocket; False if it did not connect within `within` seconds."""
+        if self._tracker is None:
+            return False
+        try:
+            async with asyncio.timeout(within):
+                await self._tracker.connected.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Background task %s crashed", task.get_name(), exc_info=task.exception())
+
+    # ---- jobs ------------------------------------------------------------------------------
+
+    @property
+    def jobs(self) -> Mapping[str, ComfyJob]:
+        """Jobs being tracked, by prompt_id."""
+        return self._jobs
+
+    async def submit(
+        self,
+        graph: Mapping[str, Any],
+        *,
+        output_nodes: Iterable[str] | None = None,
+        download: bool = True,
+        front: bool = False,
+    ) -> ComfyJob:
+        """Queue an API-format workflow under our client_id and return its job handle.
+
+        The job is registered under a prompt_id we choose BEFORE the request, so no message can
+        arrive for an unknown job.
+
+        Raises:
+            WorkflowRejectedError: ComfyUI refused the workflow (with per-node reasons).
+            ComfyConnectionError: ComfyUI is unreachable (after bounded retries).
+        """
+        prompt_id = str(uuid.uuid4())
+        job = ComfyJob(prompt_id, graph, output_nodes=output_nodes, download=download)
+        self._jobs[prompt_id] = job
+        try:
+            job.number = await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
+        except BaseException:
+            del self._jobs[prompt_id]
+            raise
+        log.info("Job %s submitted (queue number %s)", prompt_id[:8], job.number)
+        job._queued(job.position or 0, job.queue_total or 0)
+        job.last_activity = time.monotonic()
+        self._schedule_queue_refresh()
+        return job
+
+    def track(
+        self,
+        prompt_id: str,
+        graph: Mapping[str, Any] | None = None,
+        *,
+        output_nodes: Iterable[str] | None = None,
+        download: bool = True,
+    ) -> ComfyJob:
+        """Follow a prompt submitted earlier (e.g. before a bot restart); its state is reconciled at once."""
+        job = self._jobs.get(prompt_id)
+        if job is None:
+            job = ComfyJob(prompt_id, graph or {}, output_nodes=output_nodes, download=download)
+            job.status = JobStatus.QUEUED
+            self._jobs[prompt_id] = job
+            self._spawn(self._reconcile([job]), name=f"comfy-track-{prompt_id[:8]}")
+        return job
+
+    async def cancel(self, prompt_id: str) -> bool:
+        """Stop one of our jobs: delete it if pending, interrupt it if running. False if it is neither.
+
+        A deleted job fails with JobCancelledError; an interrupted one with JobInterruptedError.
+
+        Raises:
+            ComfyConnectionError: ComfyUI is unreachable.
+        """
+        await self.client.delete_pending([prompt_id])
+        state = await self.refresh_queue()
+        if state.is_running(prompt_id):  # it started before the delete landed
+            await self.client.interrupt(prompt_id)
+            return True
+        job = self._jobs.get(prompt_id)
+        if job is None or job.done or job.finishing:
+            return False
+        if await self.client.history(prompt_id) is not None:  # it finished meanwhile: deliver it
+            return False
+        job._fail(JobCancelledError(prompt_id))
+        self._jobs.pop(prompt_id, None)
+        log.info("Job %s cancelled", prompt_id[:8])
+        return True
+
+    async def interrupt(self, prompt_id: str | None = None) -> str | None:
+        """Interrupt the running prompt (only if it is `prompt_id`, when given); return what was stopped.
+
+        Checked against /queue first, so that even a server older than 0.3.56 (which ignores the
+        prompt_id) never has someone else's job stopped by a scoped interrupt.
+        """
+        state = await self.refresh_queue()
+        running = [e.prompt_id for e in state.running]
+        target = prompt_id if prompt_id in running else (None if prompt_id else next(iter(running), None))
+        if target is None:
+            return None
+        await self.client.interrupt(target)
+        log.info("Interrupted %s", target[:8])
+        return target
+
+    async def queue(self) -> QueueState:
+        return await self.refresh_queue()
+
+    async def upload_image(self, data: bytes, filename: str) -> UploadedImage:
+        return await self.client.upload_image(data, filename)
+
+    async def system_stats(self) -> SystemStats:
+        return await self.client.system_stats()
+
+    async def object_info(self) -> ObjectInfo:
+        return ObjectInfo(await self.client.object_info())
+
+    # ---- queue positions -------------------------------------------------------------------
+
+    async def refresh_queue(self) -> QueueState:
+        """Read /queue once and update every pending job's position from it."""
+        state = await self.client.queue()
+        self.last_queue = state
+        total = len(state.pending)
+        for index, entry in enumerate(state.pending, start=1):
+            job = self._jobs.get(entry.prompt_id)
+            if job is not None:
+                job._queued(index, total)
+        for entry in state.running:
+            job = self._jobs.get(entry.prompt_id)
+            if job is not None:
+                job._started()
+        return state
+
+    def _schedule_queue_refresh(self) -> None:
+        """At most one GET /queue per burst of `status` messages, shared by all jobs."""
+        if self._queue_refresh is not None and not self._queue_refresh.done():
+            self._queue_dirty = True
+            return
+        if not any(job.status is JobStatus.QUEUED for job in self._jobs.values()):
+            return
+        self._queue_refresh = self._spawn(self._refresh_positions(), name="comfy-queue-refresh")
+
+    async def _refresh_positions(self) -> None:
+        while True:
+            self._queue_dirty = False
+            await asyncio.sleep(self.settings.queue_refresh_delay)
+            try:
+                state = await self.refresh_queue()
+            except ComfyError as exc:
+                log.warning("Could not refresh queue positions: %s", exc)
+                return
+            missing = [
+                job
+                for job in self._jobs.values()
+                if job.status is JobStatus.QUEUED
+                and not job.finishing
+                and not state.is_running(job.prompt_id)
+                and state.position(job.prompt_id) is None
+            ]
+            if missing:
+                await self._reconcile(missing)
+            if not self._queue_dirty:
+                return
+
+    # ---- tracker callbacks ---------------------------------------------------------------------
+
+    def on_connected(self, reconnect: bool) -> None:
+        if reconnect and self._jobs:
+            log.info("Reconnected: reconciling %d job(s) with /queue and /history", len(self._jobs))
+            self._spawn(self._reconcile(list(self._jobs.values())), name="comfy-reconcile")
+
+    def on_queue_changed(self, queue_remaining: int | None) -> None:
+        self._schedule_queue_refresh()
+
+    def on_prompt_done(self, job: ComfyJob) -> None:
+        if not job.done and not job.finishing:
+            job.finishing = True
+            self._spawn(self._complete(job, lost_if_absent=False), name=f"comfy-done-{job.prompt_id[:8]}")
+        elif job.done:
+            self._jobs.pop(job.prompt_id, None)
+
+    # ---- completion and reconciliation ----------------------------------------------------------
+
+    async def _complete(self, job: ComfyJob, *, lost_if_absent: bool) -> None:
+        """Read the authoritative history entry, fetch the outputs, and end the job either way."""
+        job.finishing = True
+        try:
+            entry = await self._history_entry(job.prompt_id, retry=not lost_if_absent)
+            if entry is None:
+                job._fail(JobLostError(job.prompt_id))
+                log.warning("Job %s lost: ComfyUI knows it no more", job.prompt_id[:8])
+                return
+            outcome = parse_history_entry(job.prompt_id, entry)
+            if outcome.error is not None:
+                job._fail(outcome.error)
+                log.info("Job %s failed: %s", job.prompt_id[:8], outcome.error)
+                return
+            deliverables = select_deliverables(outcome.outputs, job.output_nodes)
+            files = await self._download_all(job, deliverables) if job.download else ()
+            job._finish(
+                JobResult(
+                    prompt_id=job.prompt_id,
+                    outputs=deliverables,
+                    files=files,
+                    cached_nodes=outcome.cached_nodes or job.cached_nodes,
+                    elapsed=time.monotonic() - job.created_at,
+                    run_time=outcome.run_time,
+                )
+            )
+            log.info("Job %s finished with %d file(s)", job.prompt_id[:8], len(deliverables))
+        except ComfyError as exc:
+            job._fail(exc)
+            log.warning("Job %s could not be completed: %s", job.prompt_id[:8], exc)
+        finally:
+            job.finishing = False
+            self._jobs.pop(job.prompt_id, None)
+
+    async def _history_entry(self, prompt_id: str, *, retry: bool) -> Mapping[str, Any] | None:
+        entry = await self.client.history(prompt_id)
+        for delay in _HISTORY_RETRIES if retry else ():
+            if entry is not None:
+                break
+            await asyncio.sleep(delay)
+            entry = await self.client.history(prompt_id)
+        return entry
+
+    async def _download_all(self, job: ComfyJob, outputs: tuple[OutputFile, ...]) -> tuple[DownloadedFile, ...]:
+        directory = Path(self.settings.download_dir) / job.prompt_id
+        return tuple([await self.client.download(output, directory) for output in outputs])
+
+    async def _reconcile(self, jobs: list[ComfyJob]) -> None:
+        """Look silent or doubtful jobs up: queued/running → keep waiting; finished → deliver; gone → lost."""
+        try:
+            state = await self.refresh_queue()
+        except ComfyError as exc:
+            log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc)
+            return
+        for job in jobs:
+            if job.done or job.finishing or job.status is JobStatus.SUBMITTING:
+                continue
+            if state.is_running(job.prompt_id) or state.position(job.prompt_id) is not None:
+                job.last_activity = time.monotonic()
+                continue
+            job.finishing = True
+            self._spawn(
+                self._complete(job, lost_if_absent=True),
+                name=f"comfy-reconcile-{job.prompt_id[:8]}",
+            )
+
+    async def _watchdog(self) -> None:
+        """Every few seconds, reconcile jobs that have been silent longer than the watchdog interval."""
+        interval = self.settings.watchdog_interval
+        while True:
+            await asyncio.sleep(max(0.05, interval / 3))
+            now = time.monotonic()
+            for prompt_id in [p for p, j in self._jobs.items() if j.done and not j.finishing]:
+                del self._jobs[prompt_id]
+            silent = [j for j in self._jobs.values() if j.in_flight and now - j.last_activity > interval]
+            if not silent:
+                continue
+            log.debug("Watchdog: %d silent job(s)", len(silent))
+            await self._reconcile(silent)
+            tracker = self._tracker
+            if (
+                tracker is not None
+                and now - tracker.last_message_at > interval
+                and any(j.status is JobStatus.RUNNING and not j.done for j in silent)
+            ):
+                # A job runs but the socket hears nothing at all: its registration may be lost
+                # (a stale socket with our clientId closed after we reconnected). Open a new one.
+                log.warning("WebSocket silent while a job runs; reconnecting")
+                await tracker.reconnect()
