@@ -16,7 +16,7 @@ class ComfySettings:
     """How to reach one ComfyUI server and how patient to be with it."""
 
     url: str = "http://127.0.0.1:8188"
-    headers: tuple[tuple[str, str], ...] = ()  # e.g. an Authorization header for a proxy
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # e.g. a proxy's Authorization
     request_timeout: float = 30.0
     submit_retries: int = 4
     reconnect_min_delay: float = 0.5

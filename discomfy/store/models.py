@@ -1,0 +1,89 @@
+"""Typed values of the job store: one record per job, and the /stats summary."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job stands; stored as its text value."""
+
+    CREATED = "created"  # record written, not yet accepted by ComfyUI
+    QUEUED = "queued"
+    RUNNING = "running"
+    DELIVERING = "delivering"  # finished in ComfyUI, uploading to Discord
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in TERMINAL
+
+
+UNFINISHED = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DELIVERING})
+PENDING = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})  # what counts against a user's limit
+TERMINAL = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.LOST})
+FAILURES = frozenset({JobStatus.FAILED, JobStatus.LOST})  # what /stats counts as a failure
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """Everything needed to resume, show, retry or account for one job after a restart."""
+
+    job_id: str  # our id (uuid4 hex), used in button custom_ids
+    owner_id: int
+    guild_id: int | None
+    channel_id: int
+    message_id: int | None  # the Discord message that shows this job (embed, later the result)
+    workflow: str
+    params: Mapping[str, Any]  # user-facing parameter values, JSON-serialisable
+    seed: int  # 0..2**64-1, stored as text because SQLite integers are signed 64-bit
+    prompt_id: str | None
+    batch_id: str | None  # jobs of one /batch or Variations share it
+    batch_index: int | None
+    status: JobStatus
+    created_at: float  # epoch seconds
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    output_files: tuple[str, ...] = ()  # paths on disk of downloaded outputs
+    error: str | None = None  # user-facing reason
+    error_kind: str | None = None  # short machine key ("execution_failed", "lost", "rejected") for /stats
+    extra_message_ids: tuple[int, ...] = ()  # messages beyond the first used for a delivery
+    graph: Mapping[str, Any] | None = None  # the exact API graph submitted, so a lost job can be retried as is
+
+    @property
+    def message_ids(self) -> tuple[int, ...]:
+        """Every Discord message that shows this job, the first one first."""
+        first = () if self.message_id is None else (self.message_id,)
+        return first + self.extra_message_ids
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStats:
+    """How one workflow fared in the /stats window; medians are seconds, None without samples."""
+
+    name: str
+    jobs: int
+    median_queue_wait: float | None  # started_at - queued_at, over jobs that started
+    median_run_time: float | None  # finished_at - started_at, over jobs that are DONE
+    failures: int  # FAILED or LOST
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The /stats answer for jobs created since a point in time."""
+
+    jobs_per_day: tuple[tuple[str, int], ...]  # ("2026-11-23", n), UTC dates, oldest first
+    per_workflow: tuple[WorkflowStats, ...]  # most jobs first
+    failures_by_reason: tuple[tuple[str, int], ...]  # by error_kind, most first
+    busiest_users: tuple[tuple[int, int], ...]  # (owner_id, jobs), most first, top 10
+
+    @property
+    def total_jobs(self) -> int:
+        return sum(n for _, n in self.jobs_per_day)
