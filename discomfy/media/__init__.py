@@ -1,0 +1,24 @@
+"""Media handling between ComfyUI outputs and Discord uploads; no discord import here."""
+
+from __future__ import annotations
+
+from discomfy.media.fit import first_frame, fit_for_upload
+from discomfy.media.models import FittedFile, MediaError, MediaType, TooLarge
+from discomfy.media.sniff import detect_media_type, media_type_from_name, upload_name
+from discomfy.media.video import VideoInfo, find_ffmpeg, parse_probe, probe
+
+__all__ = [
+    "FittedFile",
+    "MediaError",
+    "MediaType",
+    "TooLarge",
+    "VideoInfo",
+    "detect_media_type",
+    "find_ffmpeg",
+    "first_frame",
+    "fit_for_upload",
+    "media_type_from_name",
+    "parse_probe",
+    "probe",
+    "upload_name",
+]
