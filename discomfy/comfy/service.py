@@ -150,17 +150,18 @@ class ComfyService:
         output_nodes: Iterable[str] | None = None,
         download: bool = True,
         front: bool = False,
+        prompt_id: str | None = None,
     ) -> ComfyJob:
         """Queue an API-format workflow under our client_id and return its job handle.
 
-        The job is registered under a prompt_id we choose BEFORE the request, so no message can
-        arrive for an unknown job.
+        The job is registered under a prompt_id chosen BEFORE the request (ours, or the caller's
+        when it persisted one first), so no message can arrive for an unknown job.
 
         Raises:
             WorkflowRejectedError: ComfyUI refused the workflow (with per-node reasons).
             ComfyConnectionError: ComfyUI is unreachable (after bounded retries).
         """
-        prompt_id = str(uuid.uuid4())
+        prompt_id = prompt_id or str(uuid.uuid4())
         job = ComfyJob(prompt_id, graph, output_nodes=output_nodes, download=download)
         self._jobs[prompt_id] = job
         try:

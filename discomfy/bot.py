@@ -1,0 +1,150 @@
+"""DiscomfyBot: the discord.py bot with the shared services hung off it, and the one app-command error handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from discomfy.cogs import EXTENSIONS
+from discomfy.embeds import error_embed
+from discomfy.errors import DiscomfyError
+from discomfy.live import Presenter
+from discomfy.views import DYNAMIC_ITEMS
+
+if TYPE_CHECKING:
+    from discomfy.comfy import ComfyService
+    from discomfy.config import Config
+    from discomfy.jobs import JobManager
+    from discomfy.workflows import WorkflowLibrary
+
+log = logging.getLogger(__name__)
+
+
+class NotAdminError(app_commands.CheckFailure):
+    """The caller is not one of the configured admins."""
+
+    def __init__(self) -> None:
+        super().__init__("Only DisComfy admins can do that (configured in discord.admin_role_ids / admin_user_ids).")
+
+
+class DiscomfyTree(app_commands.CommandTree["DiscomfyBot"]):
+    """Maps every error a command raises to a clear ephemeral message; logs the unexpected ones."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[DiscomfyBot], error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        command = interaction.command.qualified_name if interaction.command else "?"
+        if isinstance(original, DiscomfyError | app_commands.CheckFailure | app_commands.CommandOnCooldown):
+            log.info("/%s refused for %s: %s", command, interaction.user.id, original)
+            reference = None
+        else:
+            log.error("Error in /%s", command, exc_info=original)
+            reference = f"interaction {interaction.id}"
+        await send_ephemeral(interaction, embed=error_embed(original, reference=reference))
+
+
+async def send_ephemeral(interaction: discord.Interaction[Any], **kwargs: Any) -> None:
+    """Answer privately, whether or not the interaction was already responded to."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(ephemeral=True, **kwargs)
+        else:
+            await interaction.response.send_message(ephemeral=True, **kwargs)
+    except discord.HTTPException as exc:
+        log.warning("Could not tell the user about an error: %s", exc)
+
+
+class DiscomfyBot(commands.Bot):
+    """The bot: config, the one ComfyService, the JobManager and workflows, shared by every cog."""
+
+    def __init__(
+        self,
+        config: Config,
+        comfy: ComfyService,
+        jobs: JobManager,
+        workflows: WorkflowLibrary,
+        *,
+        application_id: int | None = None,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channel and role cache; slash commands need no privileged intent
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=DiscomfyTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            application_id=application_id,
+            help_command=None,
+        )
+        self.config = config
+        self.comfy = comfy
+        self.jobs = jobs
+        self.workflows = workflows
+        self.background: set[asyncio.Task[Any]] = set()
+        self.presenter = Presenter(self)
+
+    def is_admin(self, user: discord.abc.User) -> bool:
+        """Admins are configured user ids, or members holding a configured role."""
+        settings = self.config.discord
+        if user.id in settings.admin_user_ids:
+            return True
+        roles = getattr(user, "roles", ())
+        return any(role.id in settings.admin_role_ids for role in roles)
+
+    def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
+        """Run a background task that is kept referenced and cancelled on close."""
+        task = asyncio.create_task(coro, name=name)
+        self.background.add(task)
+        task.add_done_callback(self._background_done)
+        return task
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Background task %s crashed", task.get_name(), exc_info=task.exception())
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+            log.info("Loaded extension %s", extension)
+        self.add_dynamic_items(*DYNAMIC_ITEMS)  # buttons keep working after a restart
+        self.presenter.resume(await self.jobs.resume_unfinished())
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Instantly to the configured guilds, globally (which can take up to an hour) otherwise."""
+        guild_ids = self.config.discord.guild_ids
+        if guild_ids:
+            for guild_id in guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("Synced %d command(s) to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("Synced %d command(s) globally (may take a while to show up)", len(synced))
+
+    async def close(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.presenter.close()
+        await self.jobs.close()
+        await super().close()
+
+
+def admin_only() -> Any:
+    """An app-command check enforced by the bot itself, whatever Discord's permission settings say."""
+
+    async def predicate(interaction: discord.Interaction[DiscomfyBot]) -> bool:
+        if not interaction.client.is_admin(interaction.user):
+            raise NotAdminError()
+        return True
+
+    return app_commands.check(predicate)

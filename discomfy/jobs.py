@@ -1,0 +1,427 @@
+"""Jobs as users see them: limits, building, submitting, persisting every transition, and resuming."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from discomfy.comfy import (
+    ComfyError,
+    ComfyJob,
+    ComfyService,
+    ExecutionFailedError,
+    Failed,
+    Finished,
+    JobCancelledError,
+    JobInterruptedError,
+    JobLostError,
+    JobResult,
+    Started,
+    WorkflowRejectedError,
+)
+from discomfy.comfy import JobStatus as ComfyStatus
+from discomfy.config import LimitSettings
+from discomfy.errors import LimitError
+from discomfy.store import JobRecord, JobStatus, JobStore
+from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
+
+log = logging.getLogger(__name__)
+
+UNFINISHED = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DELIVERING})
+PENDING = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """An image a user attached, to be uploaded to ComfyUI for a LoadImage parameter."""
+
+    data: bytes = field(repr=False)
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """What a user asked for, in the workflow's own parameter names."""
+
+    owner_id: int
+    channel_id: int
+    guild_id: int | None
+    workflow: str
+    values: Mapping[str, Any]
+    seed: int | None = None
+    images: Mapping[str, InputImage] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    """Everything an embed shows about a job at one moment."""
+
+    job_id: str
+    owner_id: int
+    workflow: str
+    workflow_title: str
+    kind: str
+    status: JobStatus
+    seed: int
+    params: Mapping[str, Any]
+    prompt_id: str | None
+    position: int | None
+    queue_total: int | None
+    node: str | None
+    step: int | None
+    steps: int | None
+    elapsed: float
+    eta: float | None
+    preview_version: int
+    error: str | None
+    files: tuple[Path, ...]
+    batch_id: str | None
+    batch_index: int | None
+
+
+class Job:
+    """One user job: its stored record plus, while ComfyUI works on it, the live ComfyUI handle."""
+
+    def __init__(self, record: JobRecord, spec: WorkflowSpec | None, handle: ComfyJob | None) -> None:
+        self.record = record
+        self.spec = spec
+        self.handle = handle
+        self.result: JobResult | None = None
+        self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
+        self._started_at = time.monotonic()
+        self._step_clock: tuple[str | None, float] | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+    @property
+    def finished(self) -> bool:
+        return self.record.status not in UNFINISHED
+
+    def snapshot(self) -> JobSnapshot:
+        """The current state, read from the live handle where there is one."""
+        handle, record = self.handle, self.record
+        status = record.status
+        position = total = step = steps = None
+        node = None
+        if handle is not None and status in PENDING:
+            if handle.status is ComfyStatus.RUNNING:
+                status = JobStatus.RUNNING
+            position, total = handle.position, handle.queue_total
+            node = f"{handle.node_class} (#{handle.node_id})" if handle.node_id else None
+            if handle.progress is not None:
+                step, steps = handle.progress.value, handle.progress.max
+        return JobSnapshot(
+            job_id=record.job_id,
+            owner_id=record.owner_id,
+            workflow=record.workflow,
+            workflow_title=self.spec.title if self.spec else record.workflow,
+            kind=str(self.spec.kind) if self.spec else "image",
+            status=status,
+            seed=record.seed,
+            params=record.params,
+            prompt_id=record.prompt_id,
+            position=position if status is JobStatus.QUEUED else None,
+            queue_total=total if status is JobStatus.QUEUED else None,
+            node=node,
+            step=step,
+            steps=steps,
+            elapsed=self._elapsed(),
+            eta=self._eta(step, steps),
+            preview_version=id(handle.latest_preview) if handle and handle.latest_preview else 0,
+            error=record.error,
+            files=tuple(Path(p) for p in record.output_files),
+            batch_id=record.batch_id,
+            batch_index=record.batch_index,
+        )
+
+    def _elapsed(self) -> float:
+        record = self.record
+        end = record.finished_at or time.time()
+        return max(0.0, end - record.created_at)
+
+    def _eta(self, step: int | None, steps: int | None) -> float | None:
+        """Seconds left in the current sampler, from its own pace so far."""
+        if not step or not steps or self.handle is None:
+            return None
+        now = time.monotonic()
+        node = self.handle.node_id
+        if self._step_clock is None or self._step_clock[0] != node or step == 1:
+            self._step_clock = (node, now)
+            return None
+        per_step = (now - self._step_clock[1]) / max(1, step - 1)
+        return per_step * (steps - step)
+
+
+class JobManager:
+    """The one place jobs are created, limited, persisted and resumed; shared by every cog."""
+
+    def __init__(self, comfy: ComfyService, workflows: WorkflowLibrary, store: JobStore, limits: LimitSettings) -> None:
+        self.comfy = comfy
+        self.workflows = workflows
+        self.store = store
+        self.limits = limits
+        self._live: dict[str, Job] = {}
+        self._last_submit: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- creating jobs ---------------------------------------------------------------------------
+
+    def check_limits(self, owner_id: int, count: int = 1, *, exempt: bool = False) -> None:
+        """Raise LimitError when `owner_id` may not start `count` more jobs now."""
+        pending = [j for j in self._live.values() if j.record.status in PENDING]
+        if len(pending) + count > self.limits.max_pending_total:
+            raise LimitError(
+                f"The queue is full ({len(pending)} jobs waiting, at most {self.limits.max_pending_total}). "
+                "Try again in a few minutes."
+            )
+        if exempt:
+            return
+        mine = {j.record.batch_id or j.job_id for j in pending if j.record.owner_id == owner_id}
+        if len(mine) >= self.limits.max_pending_per_user:
+            raise LimitError(
+                f"You already have {len(mine)} request(s) waiting (at most {self.limits.max_pending_per_user}). "
+                "Wait for one to finish, or cancel one."
+            )
+        last = self._last_submit.get(owner_id)
+        wait = self.limits.cooldown_seconds - (time.monotonic() - last) if last is not None else 0
+        if wait > 0:
+            raise LimitError(f"Slow down a little: you can start a new job in {wait:.0f} s.")
+
+    async def submit(self, request: JobRequest, *, exempt: bool = False) -> Job:
+        """Check limits, build the workflow with a fresh seed, persist it, and queue it on ComfyUI.
+
+        Raises:
+            LimitError, WorkflowError: nothing was submitted.
+            ComfyError: ComfyUI refused or was unreachable; the job is stored as failed.
+        """
+        self.check_limits(request.owner_id, exempt=exempt)
+        (job,) = await self._submit_many(request, [request.seed], batch_id=None)
+        return job
+
+    async def submit_batch(
+        self, request: JobRequest, seeds: Iterable[int | None], *, exempt: bool = False
+    ) -> list[Job]:
+        """Several jobs of one request (a seed sweep), sharing a batch id; counted as one request."""
+        seeds = list(seeds)
+        self.check_limits(request.owner_id, len(seeds), exempt=exempt)
+        return await self._submit_many(request, seeds, batch_id=uuid.uuid4().hex)
+
+    async def _submit_many(self, request: JobRequest, seeds: list[int | None], *, batch_id: str | None) -> list[Job]:
+        spec = self.workflows.get(request.workflow)
+        values = dict(request.values)
+        builds = [build_workflow(spec, values, seed=seed) for seed in seeds]  # validate all first
+        self._last_submit[request.owner_id] = time.monotonic()
+        if request.images:
+            for name, image in request.images.items():
+                values[name] = (await self.comfy.upload_image(image.data, image.filename)).reference
+            builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
+        jobs = []
+        for index, built in enumerate(builds):
+            record = JobRecord(
+                job_id=uuid.uuid4().hex,
+                owner_id=request.owner_id,
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                message_id=None,
+                workflow=spec.name,
+                params=_jsonable(built.values),
+                seed=built.seed or 0,
+                prompt_id=str(uuid.uuid4()),
+                batch_id=batch_id,
+                batch_index=index if batch_id else None,
+                status=JobStatus.CREATED,
+                created_at=time.time(),
+                queued_at=None,
+                started_at=None,
+                finished_at=None,
+                output_files=(),
+                error=None,
+                error_kind=None,
+                extra_message_ids=(),
+                graph=built.graph,
+            )
+            await self.store.add(record)
+            jobs.append(await self._queue(record, spec, built.outputs))
+        return jobs
+
+    async def _queue(self, record: JobRecord, spec: WorkflowSpec | None, outputs: Iterable[str]) -> Job:
+        job = Job(record, spec, None)
+        self._live[record.job_id] = job
+        try:
+            job.handle = await self.comfy.submit(
+                record.graph or {}, prompt_id=record.prompt_id, output_nodes=tuple(outputs) or None
+            )
+        except ComfyError as exc:
+            await self._settle_failed(job, exc)
+            raise
+        job.record = await self.store.transition(record.job_id, JobStatus.QUEUED) or job.record
+        log.info("Job %s (%s) queued as prompt %s", job.job_id[:8], record.workflow, (record.prompt_id or "")[:8])
+        self._watch(job)
+        return job
+
+    # ---- following jobs --------------------------------------------------------------------------
+
+    def _watch(self, job: Job) -> None:
+        task = asyncio.create_task(self._follow(job), name=f"job-{job.job_id[:8]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self, job: Job) -> None:
+        """Persist each transition ComfyUI reports, ending with DELIVERING or a failure."""
+        assert job.handle is not None
+        async for event in job.handle.events():
+            if isinstance(event, Started) and job.record.status is JobStatus.QUEUED:
+                job.record = await self.store.transition(job.job_id, JobStatus.RUNNING) or job.record
+                log.info("Job %s running", job.job_id[:8])
+            elif isinstance(event, Finished):
+                job.result = event.result
+                files = tuple(str(f.path) for f in event.result.files)
+                job.record = (
+                    await self.store.transition(job.job_id, JobStatus.DELIVERING, output_files=files) or job.record
+                )
+                log.info("Job %s finished in ComfyUI with %d file(s)", job.job_id[:8], len(files))
+                job.settled.set()
+            elif isinstance(event, Failed):
+                await self._settle_failed(job, event.error)
+
+    async def _settle_failed(self, job: Job, error: ComfyError) -> None:
+        status, kind = _failure_kind(error)
+        job.record = (
+            await self.store.transition(
+                job.job_id, status, expect=UNFINISHED, error=str(error), error_kind=kind, finished_at=time.time()
+            )
+            or job.record
+        )
+        log.info("Job %s %s: %s", job.job_id[:8], status, error)
+        self._live.pop(job.job_id, None)
+        job.settled.set()
+
+    async def delivered(self, job: Job, *, message_id: int | None, extra_message_ids: Iterable[int] = ()) -> bool:
+        """Record that the result reached Discord; False if it had been recorded already (no double post)."""
+        record = await self.store.transition(
+            job.job_id,
+            JobStatus.DONE,
+            expect={JobStatus.DELIVERING},
+            message_id=message_id if message_id is not None else job.record.message_id,
+            extra_message_ids=tuple(extra_message_ids),
+        )
+        self._live.pop(job.job_id, None)
+        if record is None:
+            return False
+        job.record = record
+        log.info("Job %s delivered", job.job_id[:8])
+        return True
+
+    async def undeliverable(self, job: Job, reason: str) -> None:
+        """The result exists but could not be posted (e.g. too large even after re-encoding)."""
+        job.record = (
+            await self.store.transition(
+                job.job_id, JobStatus.FAILED, expect=UNFINISHED, error=reason, error_kind="upload"
+            )
+            or job.record
+        )
+        self._live.pop(job.job_id, None)
+
+    async def attach_message(self, job: Job, message_id: int) -> None:
+        """Remember which Discord message shows this job, so a restart can resume it there."""
+        job.record = await self.store.update(job.job_id, message_id=message_id)
+
+    # ---- controlling jobs --------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        return self._live.get(job_id)
+
+    def active(self) -> list[Job]:
+        """Jobs not yet finished, oldest first."""
+        return sorted(self._live.values(), key=lambda j: j.record.created_at)
+
+    async def cancel(self, job: Job) -> bool:
+        """Delete a pending job from ComfyUI's queue, or interrupt it if it already runs."""
+        if job.record.prompt_id is None or job.finished:
+            return False
+        return await self.comfy.cancel(job.record.prompt_id)
+
+    async def resume_unfinished(self) -> list[Job]:
+        """After a restart: follow every job the store says is unfinished, however it ended meanwhile."""
+        jobs = []
+        for record in await self.store.unfinished():
+            spec = self.workflows.find(record.workflow)
+            job = Job(record, spec, None)
+            self._live[record.job_id] = job
+            if record.status is JobStatus.DELIVERING and await asyncio.to_thread(_all_exist, record.output_files):
+                job.settled.set()
+            elif record.prompt_id is not None:
+                if record.status is JobStatus.DELIVERING:
+                    job.record = await self.store.update(record.job_id, status=JobStatus.RUNNING)
+                job.handle = self.comfy.track(
+                    record.prompt_id, record.graph or {}, output_nodes=spec.outputs or None if spec else None
+                )
+                self._watch(job)
+            else:
+                await self._settle_failed(job, JobLostError(record.job_id))
+            jobs.append(job)
+        if jobs:
+            log.info("Resumed %d unfinished job(s)", len(jobs))
+        return jobs
+
+    async def retry(self, record: JobRecord, owner_id: int) -> Job:
+        """Submit a stored job's exact graph again (after it was lost or failed)."""
+        self.check_limits(owner_id)
+        self._last_submit[owner_id] = time.monotonic()
+        spec = self.workflows.find(record.workflow)
+        new = replace(
+            record,
+            job_id=uuid.uuid4().hex,
+            owner_id=owner_id,
+            message_id=None,
+            prompt_id=str(uuid.uuid4()),
+            batch_id=None,
+            batch_index=None,
+            status=JobStatus.CREATED,
+            created_at=time.time(),
+            queued_at=None,
+            started_at=None,
+            finished_at=None,
+            output_files=(),
+            error=None,
+            error_kind=None,
+            extra_message_ids=(),
+        )
+        await self.store.add(new)
+        return await self._queue(new, spec, spec.outputs if spec else ())
+
+    async def close(self) -> None:
+        """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _failure_kind(error: ComfyError) -> tuple[JobStatus, str]:
+    if isinstance(error, JobCancelledError):
+        return JobStatus.CANCELLED, "cancelled"
+    if isinstance(error, JobInterruptedError):
+        return JobStatus.CANCELLED, "interrupted"
+    if isinstance(error, JobLostError):
+        return JobStatus.LOST, "lost"
+    if isinstance(error, WorkflowRejectedError):
+        return JobStatus.FAILED, "rejected"
+    if isinstance(error, ExecutionFailedError):
+        return JobStatus.FAILED, "execution_failed"
+    return JobStatus.FAILED, "comfy_unavailable"
+
+
+def _all_exist(paths: Iterable[str]) -> bool:
+    return all(Path(p).exists() for p in paths)
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if isinstance(v, str | int | float | bool) or v is None}
