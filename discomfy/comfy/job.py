@@ -114,6 +114,7 @@ class ComfyJob:
         if self._future.done():
             watcher.put(self._terminal_event())
         else:
+            self._catch_up(watcher)
             self._watchers.append(watcher)
         try:
             while True:
@@ -124,6 +125,17 @@ class ComfyJob:
         finally:
             if watcher in self._watchers:
                 self._watchers.remove(watcher)
+
+    def _catch_up(self, watcher: _Watcher) -> None:
+        """A late watcher first gets the state so far, so it never waits for an event already past."""
+        if self.status is JobStatus.QUEUED and self.position:
+            watcher.put(Queued(self.position, self.queue_total or self.position))
+        elif self.status is JobStatus.RUNNING:
+            watcher.put(Started())
+            if self.node_id is not None:
+                watcher.put(NodeStarted(self.node_id, self.node_class))
+            if self.progress is not None:
+                watcher.put(self.progress)
 
     def _terminal_event(self) -> JobEvent:
         error = self._future.exception()

@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-from discomfy.comfy.object_info import ObjectInfo
 
 from discomfy.comfy.client import ComfyClient
 from discomfy.comfy.errors import ComfyError, JobCancelledError, JobLostError
@@ -27,6 +26,7 @@ from discomfy.comfy.models import (
     SystemStats,
     UploadedImage,
 )
+from discomfy.comfy.object_info import ObjectInfo
 from discomfy.comfy.outputs import parse_history_entry, select_deliverables
 from discomfy.comfy.tracker import ComfyTracker
 
