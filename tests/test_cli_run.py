@@ -1,0 +1,76 @@
+"""`python -m discomfy run`: a real subprocess against the loopback fake ComfyUI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from tests.fakes.comfy_server import FakeComfy
+
+GRAPH = {
+    "3": {
+        "class_type": "TestSampler",
+        "inputs": {"seed": 7, "steps": 3, "width": 64, "height": 64, "delay": 0.0, "text": "a lighthouse"},
+    },
+    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "cli/test", "images": ["3", 0]}},
+}
+
+
+async def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "discomfy",
+        "run",
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_run_writes_outputs_and_prints_their_paths(fake_comfy: FakeComfy, tmp_path: Path):
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps(GRAPH))
+    code, out, err = await run_cli(
+        str(workflow), "--url", fake_comfy.url, "--out", str(tmp_path / "out"), "--set", "3.steps=2", cwd=tmp_path
+    )
+    assert code == 0, err
+    printed = [Path(line) for line in out.splitlines() if line.startswith(str(tmp_path / "out"))]
+    assert len(printed) == 1
+    assert printed[0].exists()
+    assert printed[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    posted = next(r.json for r in fake_comfy.requests if r.method == "POST" and r.path.endswith("/prompt"))
+    assert posted["prompt"]["3"]["inputs"]["steps"] == 2
+    assert posted["prompt"]["3"]["inputs"]["seed"] != 7, "a fresh seed unless --seed is given"
+    assert "seeds:" in out
+
+
+async def test_run_with_unreachable_comfyui_names_the_url_and_how_to_change_it(tmp_path: Path):
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps(GRAPH))
+    code, _, err = await run_cli(str(workflow), "--url", "http://127.0.0.1:9", cwd=tmp_path)
+    assert code == 3
+    assert "http://127.0.0.1:9" in err
+    assert "--url" in err
+
+
+async def test_run_reports_a_rejected_workflow_in_plain_words(fake_comfy: FakeComfy, tmp_path: Path):
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps(GRAPH))
+    code, _, err = await run_cli(str(workflow), "--url", fake_comfy.url, "--set", "3.steps=-4", cwd=tmp_path)
+    assert code == 4
+    assert "node 3 (TestSampler), input 'steps'" in err
+
+
+async def test_run_refuses_a_ui_format_export_with_advice(tmp_path: Path):
+    workflow = tmp_path / "ui.json"
+    workflow.write_text(json.dumps({"nodes": [], "links": [], "version": 0.4}))
+    code, _, err = await run_cli(str(workflow), "--url", "http://127.0.0.1:9", cwd=tmp_path)
+    assert code == 2
+    assert "Export (API)" in err
