@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tests.fakes.comfy_server import FakeComfy
 
+REPO = Path(__file__).resolve().parents[1]
+
 GRAPH = {
     "3": {
         "class_type": "TestSampler",
@@ -28,7 +30,7 @@ async def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     return process.returncode or 0, out.decode(), err.decode()

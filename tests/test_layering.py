@@ -48,9 +48,9 @@ def test_every_public_exception_is_a_discomfy_error():
         for name, obj in inspect.getmembers(module, inspect.isclass):
             if obj.__module__ != module.__name__ or name.startswith("_"):
                 continue
-            if issubclass(obj, Exception) and not issubclass(obj, DiscomfyError):
-                if not issubclass(obj, _DISCORD_CHECK_FAILURE):
-                    strays.append(f"{module.__name__}.{name}")
+            allowed = (DiscomfyError, _DISCORD_CHECK_FAILURE)
+            if issubclass(obj, Exception) and not issubclass(obj, allowed):
+                strays.append(f"{module.__name__}.{name}")
     assert strays == []
 
 
@@ -62,9 +62,9 @@ def test_no_blocking_http_or_print_in_the_package():
             offenders.append(f"{path.relative_to(ROOT)} uses blocking HTTP")
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
-                if not path.name.startswith("cli") and path.name not in {"checks.py", "health.py"}:
-                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} prints")
+            is_print = isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"
+            if is_print and not path.name.startswith("cli") and path.name not in {"checks.py", "health.py"}:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} prints")
     assert offenders == []
 
 
