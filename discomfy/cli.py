@@ -1,0 +1,32 @@
+"""The `python -m discomfy` command line: one parser, each subcommand registered by its own module."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from discomfy import __version__
+from discomfy.cli_analyze import add_analyze_command
+from discomfy.cli_run import add_run_command
+from discomfy.log import setup_logging
+
+Subparsers = argparse._SubParsersAction  # argparse exposes no public name for it
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_analyze_command, add_run_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser; each registrar adds one subcommand and sets its `handler`."""
+    parser = argparse.ArgumentParser(prog="python -m discomfy", description="DisComfy tools for ComfyUI workflows.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in SUBCOMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, run the chosen subcommand, return its exit code."""
+    args = build_parser().parse_args(argv)
+    setup_logging("DEBUG" if args.verbose else "WARNING")
+    return int(args.handler(args))

@@ -1,0 +1,59 @@
+# --- fake Discord fixtures ---
+# Owned by the Discord test harness (tests/fakes/discord_api.py, tests/fakes/payloads.py).
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from tests.fakes.discord_api import FakeDiscordAPI, guard_loopback
+
+
+@pytest_asyncio.fixture
+async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscordAPI]:
+    """A started FakeDiscordAPI on 127.0.0.1 with ``discord.http.Route.BASE`` (REST, interaction
+    callbacks and webhooks) and ``discord.asset.Asset.BASE`` pointing at it.  Resolving or
+    connecting to anything but loopback fails the test."""
+    guard_loopback(monkeypatch)
+    async with FakeDiscordAPI() as fake:
+        fake.install(monkeypatch)
+        yield fake
+
+
+# --- end fake Discord fixtures ---
+
+
+# --- fake ComfyUI fixtures ---
+# Owned by the fake ComfyUI server (tests/fakes/comfy_server.py, tests/fakes/comfy_nodes.py).
+from collections.abc import Awaitable, Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from tests.fakes.comfy_server import FakeComfy  # noqa: E402
+
+
+@pytest_asyncio.fixture
+async def fake_comfy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FakeComfy]:
+    """A started FakeComfy on 127.0.0.1 (free port, step_delay 0.005 s), closed after the test."""
+    async with FakeComfy(output_dir=tmp_path_factory.mktemp("comfy_output")) as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def fake_comfy_factory() -> AsyncIterator[Callable[..., Awaitable[FakeComfy]]]:
+    """``await fake_comfy_factory(step_delay=..., output_dir=...)``: more started fakes, all
+    closed after the test."""
+    fakes: list[FakeComfy] = []
+
+    async def make(**kwargs: Any) -> FakeComfy:
+        fake = FakeComfy(**kwargs)
+        await fake.start()
+        fakes.append(fake)
+        return fake
+
+    yield make
+    for fake in fakes:
+        await fake.close()
+
+
+# --- end fake ComfyUI fixtures ---
