@@ -148,6 +148,13 @@ class ComfyJob:
         for watcher in self._watchers:
             watcher.put(event)
 
+    def _accepted(self, number: int) -> None:
+        """ComfyUI took the prompt; its position comes with the next queue refresh."""
+        self.number = number
+        self.last_activity = time.monotonic()
+        if self.status is JobStatus.SUBMITTING:
+            self.status = JobStatus.QUEUED
+
     def _queued(self, position: int, total: int) -> None:
         if self.status in (JobStatus.SUBMITTING, JobStatus.QUEUED):
             self.status = JobStatus.QUEUED

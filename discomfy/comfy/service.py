@@ -165,13 +165,12 @@ class ComfyService:
         job = ComfyJob(prompt_id, graph, output_nodes=output_nodes, download=download)
         self._jobs[prompt_id] = job
         try:
-            job.number = await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
+            number = await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
         except BaseException:
             del self._jobs[prompt_id]
             raise
-        log.info("Job %s submitted (queue number %s)", prompt_id[:8], job.number)
-        job._queued(job.position or 0, job.queue_total or 0)
-        job.last_activity = time.monotonic()
+        job._accepted(number)
+        log.info("Job %s submitted (queue number %s)", prompt_id[:8], number)
         self._schedule_queue_refresh()
         return job
 
@@ -286,7 +285,7 @@ class ComfyService:
                 and state.position(job.prompt_id) is None
             ]
             if missing:
-                await self._reconcile(missing)
+                await self._reconcile(missing, state)
             if not self._queue_dirty:
                 return
 
@@ -356,13 +355,14 @@ class ComfyService:
         directory = Path(self.settings.download_dir) / job.prompt_id
         return tuple([await self.client.download(output, directory) for output in outputs])
 
-    async def _reconcile(self, jobs: list[ComfyJob]) -> None:
+    async def _reconcile(self, jobs: list[ComfyJob], state: QueueState | None = None) -> None:
         """Look silent or doubtful jobs up: queued/running → keep waiting; finished → deliver; gone → lost."""
-        try:
-            state = await self.refresh_queue()
-        except ComfyError as exc:
-            log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc)
-            return
+        if state is None:
+            try:
+                state = await self.refresh_queue()
+            except ComfyError as exc:
+                log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc)
+                return
         for job in jobs:
             if job.done or job.finishing or job.status is JobStatus.SUBMITTING:
                 continue
