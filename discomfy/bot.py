@@ -11,10 +11,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from discomfy.cogs import EXTENSIONS
+from discomfy.comfy import ComfyError
 from discomfy.embeds import error_embed
 from discomfy.errors import DiscomfyError
 from discomfy.live import Presenter
 from discomfy.views import DYNAMIC_ITEMS
+from discomfy.workflows import check_against_object_info
 
 if TYPE_CHECKING:
     from discomfy.comfy import ComfyService
@@ -116,6 +118,22 @@ class DiscomfyBot(commands.Bot):
         self.add_dynamic_items(*DYNAMIC_ITEMS)  # buttons keep working after a restart
         self.presenter.resume(await self.jobs.resume_unfinished())
         await self.sync_commands()
+        self.spawn(self._check_workflows_against_server(), name="workflow-check")
+
+    async def _check_workflows_against_server(self) -> None:
+        """Warn early about missing custom nodes or model files, once ComfyUI answers."""
+        if not await self.comfy.wait_connected(60):
+            log.warning("ComfyUI is not reachable yet; jobs will wait for it")
+            return
+        try:
+            problems = check_against_object_info(self.workflows, await self.comfy.object_info())
+        except ComfyError as exc:
+            log.warning("Could not read ComfyUI's node list: %s", exc)
+            return
+        for problem in problems:
+            log.warning("Workflow problem: %s", problem)
+        if not problems:
+            log.info("Every workflow's nodes and model files are available on ComfyUI")
 
     async def sync_commands(self) -> None:
         """Instantly to the configured guilds, globally (which can take up to an hour) otherwise."""
