@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_checks(args.config))
     try:
-        config = load_config(args.config, require_token=True)
+        config = load_config(args.config or DEFAULT_CONFIG_PATH, require_token=True)
     except DiscomfyError as exc:
         sys.stderr.write(f"{exc}\n\nRun `python bot.py --check` for a full diagnosis.\n")
         return 2

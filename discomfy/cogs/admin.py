@@ -1,0 +1,289 @@
+"""/interrupt and /queue: an admin's hands on the one GPU."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from discomfy.bot import NotAdminError, admin_only, send_ephemeral
+from discomfy.comfy import JobStatus as ComfyStatus
+from discomfy.embeds import QueueRow, duration, error_embed, queue_embed
+from discomfy.store import JobStatus
+from discomfy.views import report_error
+
+if TYPE_CHECKING:
+    from discomfy.bot import DiscomfyBot
+    from discomfy.comfy import QueueEntry, QueueState
+    from discomfy.jobs import Job
+
+log = logging.getLogger(__name__)
+
+VIEW_TIMEOUT = 600.0
+MAX_OPTIONS = 25
+
+
+def build_queue_rows(state: QueueState, jobs: Iterable[Job], *, now: float) -> list[QueueRow]:
+    """Merge ComfyUI's queue with the bot's unfinished jobs: running first, then waiting in order."""
+    by_prompt = {job.record.prompt_id: job for job in jobs if job.record.prompt_id}
+    rows = [_row("running", None, e, by_prompt.pop(e.prompt_id, None), now) for e in state.running]
+    rows += [
+        _row("waiting", position, e, by_prompt.pop(e.prompt_id, None), now)
+        for position, e in enumerate(state.pending, start=1)
+    ]
+    for job in by_prompt.values():  # ours but not (or no longer) in ComfyUI's queue
+        status = job.record.status
+        state_name = {JobStatus.CREATED: "submitting", JobStatus.DELIVERING: "uploading"}.get(status, "finishing")
+        rows.append(_row(state_name, None, None, job, now))
+    return rows
+
+
+def _row(state: str, position: int | None, entry: QueueEntry | None, job: Job | None, now: float) -> QueueRow:
+    if job is None:
+        assert entry is not None
+        return QueueRow(state, position, entry.prompt_id, client_id=entry.client_id, node_count=entry.node_count)
+    record = job.record
+    return QueueRow(
+        state=state,
+        position=position,
+        prompt_id=record.prompt_id,
+        job_id=record.job_id,
+        owner_id=record.owner_id,
+        workflow=job.spec.title if job.spec else record.workflow,
+        age=max(0.0, now - record.created_at),
+    )
+
+
+async def refuse_non_admin(bot: DiscomfyBot, interaction: discord.Interaction[Any]) -> bool:
+    """Component callbacks re-check admin: the message may have been forwarded, or admins reconfigured."""
+    if bot.is_admin(interaction.user):
+        return True
+    log.info("Admin component refused for %s", interaction.user.id)
+    await send_ephemeral(interaction, embed=error_embed(NotAdminError()))
+    return False
+
+
+class AdminCog(commands.Cog, name="Admin"):
+    """Stop the running job and manage the queue; admins only, checked by the bot on every call."""
+
+    def __init__(self, bot: DiscomfyBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="interrupt")
+    @app_commands.describe(
+        job="Only stop this job if it is the one running: a job id or ComfyUI prompt id (the first characters do)"
+    )
+    @app_commands.default_permissions(manage_guild=True)
+    @admin_only()
+    async def interrupt(self, interaction: discord.Interaction[DiscomfyBot], job: str | None = None) -> None:
+        """Stop the job ComfyUI is running right now."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if job is None:
+            stopped = await self.bot.comfy.interrupt()
+            text = self._stopped_text(stopped) if stopped else "Nothing was running, so nothing was stopped."
+        else:
+            text = await self._interrupt_one(job.strip().lower())
+        log.info("/interrupt by %s: %s", interaction.user.id, text)
+        await interaction.followup.send(embed=discord.Embed(description=text), ephemeral=True)
+
+    async def _interrupt_one(self, wanted: str) -> str:
+        state = await self.bot.comfy.queue()
+        job = self._find_job(wanted)
+        entries = (*state.running, *state.pending)
+        prompt_id = job.record.prompt_id if job else _match([(e.prompt_id, e.prompt_id) for e in entries], wanted)
+        if prompt_id is None:
+            return f"No single job or prompt matches `{wanted}` (see /queue), so nothing was stopped."
+        stopped = await self.bot.comfy.interrupt(prompt_id)
+        if stopped:
+            return self._stopped_text(stopped)
+        position = state.position(prompt_id)
+        where = f"it is waiting at #{position} in the queue" if position else "it is not running"
+        hint = " Use /queue to cancel a waiting job." if position else ""
+        return f"`{wanted}` was not stopped: {where}.{hint}"
+
+    def _find_job(self, wanted: str) -> Job | None:
+        jobs = {job.job_id: job for job in self.bot.jobs.active()}
+        pairs = [(job.job_id, job.job_id) for job in jobs.values()]
+        pairs += [(job.record.prompt_id, job.job_id) for job in jobs.values() if job.record.prompt_id]
+        found = _match(pairs, wanted)
+        return jobs[found] if found else None
+
+    def _stopped_text(self, prompt_id: str) -> str:
+        job = next((j for j in self.bot.jobs.active() if j.record.prompt_id == prompt_id), None)
+        if job is None:
+            return f"Stopped prompt `{prompt_id[:8]}`. It was not started by this bot (another ComfyUI client)."
+        record = job.record
+        title = job.spec.title if job.spec else record.workflow
+        ran = f", after {duration(time.time() - record.started_at)} of running" if record.started_at else ""
+        return (
+            f"Stopped job `{record.job_id[:8]}` ({title}, requested by <@{record.owner_id}>{ran}). "
+            "Its message will show it as interrupted."
+        )
+
+    @interrupt.autocomplete("job")
+    async def _job_choices(
+        self, interaction: discord.Interaction[DiscomfyBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if not self.bot.is_admin(interaction.user):  # autocomplete does not run the command's checks
+            return []
+        choices = []
+        for job in self.bot.jobs.active():
+            snap = job.snapshot()
+            if current.lower() in job.job_id or current.lower() in (job.record.prompt_id or ""):
+                name = f"{job.job_id[:8]} · {snap.workflow_title} · {snap.status.value}"
+                choices.append(app_commands.Choice(name=name[:100], value=job.job_id))
+        return choices[:MAX_OPTIONS]
+
+    @app_commands.command(name="queue")
+    @app_commands.default_permissions(manage_guild=True)
+    @admin_only()
+    async def queue(self, interaction: discord.Interaction[DiscomfyBot]) -> None:
+        """Show what ComfyUI runs and what waits; cancel waiting bot jobs."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        rows = await self.queue_rows()
+        await interaction.followup.send(embed=queue_embed(rows), view=QueueView(self, rows), ephemeral=True)
+
+    async def queue_rows(self) -> list[QueueRow]:
+        state = await self.bot.comfy.queue()
+        return build_queue_rows(state, self.bot.jobs.active(), now=time.time())
+
+    def waiting_jobs(self) -> list[Job]:
+        """The bot's jobs still waiting in ComfyUI's queue (not running, not finished)."""
+        return [
+            job
+            for job in self.bot.jobs.active()
+            if job.record.status is JobStatus.QUEUED
+            and job.handle is not None
+            and job.handle.status is ComfyStatus.QUEUED
+        ]
+
+    async def cancel_waiting(self, job_ids: Iterable[str]) -> int:
+        """Delete these bot jobs from ComfyUI's queue if they still wait there; returns how many were cancelled."""
+        waiting = {job.job_id: job for job in self.waiting_jobs()}
+        cancelled = 0
+        for job_id in job_ids:
+            job = waiting.get(job_id)
+            if job is not None and await self.bot.jobs.cancel(job):
+                cancelled += 1
+                log.info("Job %s cancelled from /queue", job_id[:8])
+        return cancelled
+
+
+async def show_queue(cog: AdminCog, interaction: discord.Interaction[DiscomfyBot], note: str) -> None:
+    """Edit the /queue message to show the queue as it is now, `note` on top; the interaction was deferred."""
+    rows = await cog.queue_rows()
+    await interaction.edit_original_response(embed=queue_embed(rows, note=note), view=QueueView(cog, rows))
+
+
+class QueueView(discord.ui.View):
+    """The /queue message's controls: cancel one waiting bot job, or clear them all after confirming."""
+
+    def __init__(self, cog: AdminCog, rows: list[QueueRow]) -> None:
+        super().__init__(timeout=VIEW_TIMEOUT)
+        self.cog = cog
+        waiting = [row for row in rows if row.cancellable]
+        if waiting:
+            self.add_item(CancelJobSelect(waiting[:MAX_OPTIONS]))
+        self.clear_pending.disabled = not waiting
+
+    async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
+        return await refuse_non_admin(self.cog.bot, interaction)
+
+    async def refresh(self, interaction: discord.Interaction[DiscomfyBot], note: str) -> None:
+        self.stop()
+        await show_queue(self.cog, interaction, note)
+
+    @discord.ui.button(label="Clear the bot's pending jobs", style=discord.ButtonStyle.danger, row=1)
+    async def clear_pending(
+        self, interaction: discord.Interaction[DiscomfyBot], button: discord.ui.Button[Any]
+    ) -> None:
+        count = len(self.cog.waiting_jobs())
+        if not count:
+            await interaction.response.defer()
+            await self.refresh(interaction, "The bot has no waiting jobs to clear.")
+            return
+        self.stop()
+        text = (
+            f"Cancel all {count} waiting bot job(s)? The running job and other ComfyUI clients' prompts are left alone."
+        )
+        await interaction.response.edit_message(
+            embed=discord.Embed(title="Clear the bot's pending jobs?", description=text, colour=discord.Colour.red()),
+            view=ConfirmClearView(self.cog),
+        )
+
+    async def on_error(
+        self, interaction: discord.Interaction[DiscomfyBot], error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_error(interaction, error, where="the /queue controls")
+
+
+class CancelJobSelect(discord.ui.Select["QueueView"]):
+    """Pick one waiting bot job to delete from ComfyUI's queue."""
+
+    def __init__(self, rows: list[QueueRow]) -> None:
+        options = [
+            discord.SelectOption(
+                label=f"#{row.position} · job {(row.job_id or '')[:8]}"[:100],
+                value=row.job_id or "",
+                description=f"{row.workflow} · requested by user {row.owner_id}"[:100],
+            )
+            for row in rows
+        ]
+        super().__init__(placeholder="Cancel a waiting bot job…", options=options, row=0)
+
+    async def callback(self, interaction: discord.Interaction[DiscomfyBot]) -> None:
+        assert self.view is not None
+        await interaction.response.defer()
+        job_id = self.values[0]
+        if await self.view.cog.cancel_waiting([job_id]):
+            note = f"Cancelled job `{job_id[:8]}`."
+        else:
+            note = f"Job `{job_id[:8]}` was no longer waiting (it started or finished), so it was not cancelled."
+        await self.view.refresh(interaction, note)
+
+
+class ConfirmClearView(discord.ui.View):
+    """Yes/No before cancelling every waiting bot job."""
+
+    def __init__(self, cog: AdminCog) -> None:
+        super().__init__(timeout=VIEW_TIMEOUT)
+        self.cog = cog
+
+    async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
+        return await refuse_non_admin(self.cog.bot, interaction)
+
+    @discord.ui.button(label="Yes, cancel them", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction[DiscomfyBot], button: discord.ui.Button[Any]) -> None:
+        await interaction.response.defer()
+        self.stop()
+        cancelled = await self.cog.cancel_waiting([job.job_id for job in self.cog.waiting_jobs()])
+        log.info("/queue clear by %s: %d job(s) cancelled", interaction.user.id, cancelled)
+        await show_queue(self.cog, interaction, f"Cancelled {cancelled} waiting bot job(s).")
+
+    @discord.ui.button(label="No, keep them", style=discord.ButtonStyle.secondary)
+    async def keep(self, interaction: discord.Interaction[DiscomfyBot], button: discord.ui.Button[Any]) -> None:
+        await interaction.response.defer()
+        self.stop()
+        await show_queue(self.cog, interaction, "Nothing was cancelled.")
+
+    async def on_error(
+        self, interaction: discord.Interaction[DiscomfyBot], error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_error(interaction, error, where="the /queue confirmation")
+
+
+def _match(pairs: Iterable[tuple[str, str]], wanted: str) -> str | None:
+    """The value whose key equals `wanted` or, failing that, the only value whose key starts with it."""
+    pairs = list(pairs)
+    exact = {value for key, value in pairs if key.lower() == wanted}
+    found = exact or {value for key, value in pairs if wanted and key.lower().startswith(wanted)}
+    return found.pop() if len(found) == 1 else None
+
+
+async def setup(bot: DiscomfyBot) -> None:
+    await bot.add_cog(AdminCog(bot))
