@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import discord
 from dotenv import load_dotenv
 
 from discomfy import __version__
@@ -61,35 +64,48 @@ def main(argv: list[str] | None = None) -> int:
     except DiscomfyError as exc:
         log.error("%s", exc)
         return 1
+    except discord.LoginFailure:
+        log.error(
+            "Discord refused DISCORD_TOKEN (was it reset?). Copy a new one from the Developer Portal "
+            "(your application > Bot > Reset Token) into .env, then start again."
+        )
+        return 1
     return 0
 
 
-async def run_bot(config: Config) -> None:
-    """Build the services once, hand them to the bot, and run until SIGINT/SIGTERM."""
+@contextlib.asynccontextmanager
+async def open_bot(config: Config) -> AsyncIterator[DiscomfyBot]:
+    """Build the services once (store, the one ComfyService, jobs, workflows) and the bot that shares them."""
     workflows = load_workflows(config.workflows.directory)
     log.info("Loaded %d workflow(s): %s", len(workflows), ", ".join(workflows.names))
     async with JobStore(config.storage.database) as store:
         client_id = await store.get_meta(CLIENT_ID_KEY)
-        if client_id is None:
+        if client_id is None:  # kept across restarts: ComfyUI routes old jobs' messages by it
             client_id = uuid.uuid4().hex
             await store.set_meta(CLIENT_ID_KEY, client_id)
         async with ComfyService(config.comfy, client_id=client_id) as comfy:
             jobs = JobManager(comfy, workflows, store, config.limits)
             async with DiscomfyBot(config, comfy, jobs, workflows) as bot:
-                assert config.discord.token is not None  # load_config(require_token=True) checked it
-                running = asyncio.create_task(bot.start(config.discord.token.reveal()), name="discord")
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stop.set)
-                stopping = asyncio.create_task(stop.wait(), name="signals")
-                await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if stop.is_set():
-                    log.info("Signal received: closing the WebSocket and sessions")
-                stopping.cancel()
-                await bot.close()
-                if running.done() and not running.cancelled() and running.exception() is not None:
-                    raise running.exception()  # type: ignore[misc]
+                yield bot
+
+
+async def run_bot(config: Config) -> None:
+    """Run the bot until SIGINT/SIGTERM, then close the WebSocket and sessions cleanly."""
+    async with open_bot(config) as bot:
+        assert config.discord.token is not None  # load_config(require_token=True) checked it
+        running = asyncio.create_task(bot.start(config.discord.token.reveal()), name="discord")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stopping = asyncio.create_task(stop.wait(), name="signals")
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("Signal received: closing the WebSocket and sessions")
+        stopping.cancel()
+        await bot.close()
+        if running.done() and not running.cancelled() and running.exception() is not None:
+            raise running.exception()  # type: ignore[misc]
     log.info("DisComfy stopped")
 
 
