@@ -285,3 +285,19 @@ async def test_a_job_followed_after_a_bot_restart_is_delivered(fake_comfy, tmp_p
         result = await asyncio.wait_for(resumed.result(), 10)
     assert result.files
     assert result.prompt_id == prompt_id
+
+
+async def test_a_queue_snapshot_older_than_a_submission_never_fails_that_job(service, fake_comfy):
+    # GET /queue computed before the later POSTs, answered after them: the snapshot cannot know
+    # those jobs, which must not be taken for lost.
+    fake_comfy.hold()
+    fake_comfy.delay_answers["/queue"] = 0.3
+    jobs = [await service.submit(sampler_graph(seed=0))]
+    await fake_comfy.wait_until(lambda: any(r.path.endswith("/queue") for r in fake_comfy.requests))
+    jobs += [await service.submit(sampler_graph(seed=i)) for i in range(1, 6)]
+    await asyncio.sleep(0.8)
+    assert [job.done for job in jobs] == [False] * 6
+    fake_comfy.delay_answers.clear()
+    fake_comfy.release()
+    results = await asyncio.wait_for(asyncio.gather(*jobs), 30)
+    assert all(result.files for result in results)

@@ -129,3 +129,15 @@ async def test_a_slow_watcher_only_ever_holds_the_newest_preview(setup):
     assert first.image == bytes([49])
     assert isinstance(second, Progress)
     await stream.aclose()
+
+
+async def test_legacy_previews_after_another_clients_message_are_not_ours(setup):
+    tracker, jobs, _ = setup
+    frame = (FIXTURES / "preview_frame_event1.bin").read_bytes()
+    tracker.dispatch_text(message("progress", value=1, max=2, prompt_id="a", node="3"))
+    tracker.dispatch_text(message("progress", value=1, max=9, prompt_id="someone-else", node="3"))
+    tracker.dispatch_binary(frame)
+    tracker.dispatch_text(message("executing", node=None, prompt_id="b"))
+    tracker.dispatch_binary(frame)
+    assert jobs["a"].latest_preview is None
+    assert jobs["b"].latest_preview is None

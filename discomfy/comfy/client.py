@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,11 @@ class ComfyClient:
 
     async def queue(self) -> QueueState:
         """Running and pending prompts; pending sorted by number (the server sends a heap)."""
+        requested_at = time.monotonic()
         data = await self._json("GET", "/queue") or {}
         running = tuple(_queue_entry(item) for item in data.get("queue_running") or ())
         pending = sorted((_queue_entry(item) for item in data.get("queue_pending") or ()), key=lambda e: e.number)
-        return QueueState(running=running, pending=tuple(pending))
+        return QueueState(running=running, pending=tuple(pending), requested_at=requested_at)
 
     async def interrupt(self, prompt_id: str | None) -> None:
         """POST /interrupt, scoped to one prompt when given (ComfyUI >= 0.3.56 honours the scope)."""
@@ -165,9 +167,8 @@ class ComfyClient:
             OutputDownloadError: the server would not give the file, or the transfer broke.
         """
         params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
-        target = _free_path(directory, safe_filename(output.filename))
-        partial = target.with_name(target.name + ".part")
         timeout = aiohttp.ClientTimeout(total=None, sock_read=self._settings.request_timeout)
+        partial: Path | None = None
         try:
             async with self._session.get(
                 self.base_url + "/view", params=params, timeout=timeout, headers=self._headers
@@ -175,21 +176,39 @@ class ComfyClient:
                 if resp.status != 200:
                     raise OutputDownloadError(output.filename, f"ComfyUI answered {resp.status}")
                 content_type = resp.content_type or "application/octet-stream"
-                partial.parent.mkdir(parents=True, exist_ok=True)
-                size = 0
-                with partial.open("wb") as sink:
-                    async for chunk in resp.content.iter_chunked(self._settings.download_chunk_size):
-                        sink.write(chunk)
-                        size += len(chunk)
+                target = await asyncio.to_thread(_free_path, directory, safe_filename(output.filename))
+                partial = target.with_name(target.name + ".part")
+                size = await self._stream_to(resp.content, partial)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            partial.unlink(missing_ok=True)
+            if partial is not None:
+                await asyncio.to_thread(partial.unlink, missing_ok=True)
             raise OutputDownloadError(output.filename, _describe(exc)) from exc
-        partial.replace(target)
+        await asyncio.to_thread(partial.replace, target)
         return DownloadedFile(output=output, path=target, size=size, content_type=content_type)
+
+    async def _stream_to(self, content: aiohttp.StreamReader, path: Path) -> int:
+        """Copy a response body to `path` through one reused buffer; disk writes run off the event loop."""
+        limit = self._settings.download_chunk_size
+        sink = await asyncio.to_thread(path.open, "wb")
+        buffer = bytearray()
+        size = 0
+        try:
+            async for chunk in content.iter_chunked(limit):
+                buffer += chunk
+                size += len(chunk)
+                if len(buffer) >= limit:
+                    await asyncio.to_thread(sink.write, buffer)
+                    buffer.clear()
+            if buffer:
+                await asyncio.to_thread(sink.write, buffer)
+        finally:
+            await asyncio.to_thread(sink.close)
+        return size
 
 
 def _free_path(directory: Path, name: str) -> Path:
     """`directory/name`, or `name (2)` etc. when two outputs share a name (different subfolders)."""
+    directory.mkdir(parents=True, exist_ok=True)
     candidate = directory / name
     stem, suffix = candidate.stem, candidate.suffix
     counter = 2

@@ -79,6 +79,7 @@ class ComfyJob:
         self.latest_preview: Preview | None = None
         self.cached_nodes: tuple[str, ...] = ()
         self.created_at = time.monotonic()
+        self.accepted_at = self.created_at  # when ComfyUI took it; a queue snapshot older than this is blind to it
         self.started_at: float | None = None
         self.last_activity = self.created_at
         self.finishing = False  # a history read (and downloads) for the final result is under way
@@ -151,7 +152,7 @@ class ComfyJob:
     def _accepted(self, number: int) -> None:
         """ComfyUI took the prompt; its position comes with the next queue refresh."""
         self.number = number
-        self.last_activity = time.monotonic()
+        self.accepted_at = self.last_activity = time.monotonic()
         if self.status is JobStatus.SUBMITTING:
             self.status = JobStatus.QUEUED
 

@@ -24,7 +24,7 @@ class ComfySettings:
     watchdog_interval: float = 15.0  # a job silent this long is looked up in /queue and /history
     queue_refresh_delay: float = 0.05  # coalesces a burst of `status` messages into one GET /queue
     download_dir: Path = Path("data/outputs")
-    download_chunk_size: int = 256 * 1024
+    download_chunk_size: int = 1024 * 1024
 
 
 class MediaKind(enum.StrEnum):
@@ -82,20 +82,29 @@ class QueueEntry:
 
 @dataclass(frozen=True, slots=True)
 class QueueState:
-    """ComfyUI's queue; `pending` is sorted by number (the server sends a heap)."""
+    """ComfyUI's queue; `pending` is sorted by number (the server sends a heap). Lookups are O(1)."""
 
     running: tuple[QueueEntry, ...]
     pending: tuple[QueueEntry, ...]
+    requested_at: float = 0.0  # time.monotonic() when asked for: it knows nothing accepted later
+    _positions: dict[str, int] = field(init=False, repr=False, compare=False)
+    _running: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        positions = {entry.prompt_id: index for index, entry in enumerate(self.pending, start=1)}
+        object.__setattr__(self, "_positions", positions)
+        object.__setattr__(self, "_running", frozenset(entry.prompt_id for entry in self.running))
 
     def position(self, prompt_id: str) -> int | None:
         """1-based place among pending jobs, or None if not pending."""
-        for index, entry in enumerate(self.pending, start=1):
-            if entry.prompt_id == prompt_id:
-                return index
-        return None
+        return self._positions.get(prompt_id)
 
     def is_running(self, prompt_id: str) -> bool:
-        return any(entry.prompt_id == prompt_id for entry in self.running)
+        return prompt_id in self._running
+
+    def knows(self, prompt_id: str) -> bool:
+        """Pending or running."""
+        return prompt_id in self._running or prompt_id in self._positions
 
 
 @dataclass(frozen=True, slots=True)

@@ -279,10 +279,7 @@ class ComfyService:
             missing = [
                 job
                 for job in self._jobs.values()
-                if job.status is JobStatus.QUEUED
-                and not job.finishing
-                and not state.is_running(job.prompt_id)
-                and state.position(job.prompt_id) is None
+                if job.status is JobStatus.QUEUED and not job.finishing and not state.knows(job.prompt_id)
             ]
             if missing:
                 await self._reconcile(missing, state)
@@ -366,8 +363,8 @@ class ComfyService:
         for job in jobs:
             if job.done or job.finishing or job.status is JobStatus.SUBMITTING:
                 continue
-            if state.is_running(job.prompt_id) or state.position(job.prompt_id) is not None:
-                job.last_activity = time.monotonic()
+            if state.knows(job.prompt_id) or job.accepted_at > state.requested_at:
+                job.last_activity = time.monotonic()  # waiting, or too new for this snapshot to tell
                 continue
             job.finishing = True
             self._spawn(

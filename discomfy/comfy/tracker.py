@@ -124,9 +124,12 @@ class ComfyTracker:
             return
         prompt_id = data.get("prompt_id") if isinstance(data, dict) else None
         job = self._jobs.get(prompt_id) if prompt_id else None
+        if prompt_id is not None:
+            # Untagged previews belong to whoever spoke last: never let another client's job's
+            # previews land on ours, nor ours after it ended.
+            self._last_job = job if kind != "executing" or data.get("node") is not None else None
         if job is None:
             return
-        self._last_job = job
         handler = _HANDLERS.get(kind)
         if handler is not None:
             try:

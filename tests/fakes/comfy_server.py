@@ -347,6 +347,9 @@ class FakeComfy:
         self.output_size: int | None = None
         #: Seconds every HTTP request (not the WebSocket) waits before being handled.
         self.stall_http: float = 0.0
+        #: Per route (without /api), seconds to hold an answer AFTER it was computed: a slow network
+        #: on a big answer, so the client reads a snapshot older than its own later requests.
+        self.delay_answers: dict[str, float] = {}
         #: Image bytes (JPEG) for every preview frame; None: a small JPEG drawn per step.
         self.preview_image: bytes | None = None
         #: Model files per folder, shown in loader combos and checked by validation.
@@ -605,6 +608,8 @@ class FakeComfy:
         if self.stall_http > 0 and route != "/ws":
             await asyncio.sleep(self.stall_http)
         response: web.StreamResponse = await handler(request)
+        if self.delay_answers.get(route):
+            await asyncio.sleep(self.delay_answers[route])
         return response
 
     def _send(self, st: _ServerState, event: Any, data: Any, sid: str | None) -> None:
