@@ -1,0 +1,155 @@
+"""Shared pieces of the benchmark: the graph, a time-stamping fake, statistics and the result rows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from discomfy.comfy import ComfyService, ComfySettings
+from tests.fakes.comfy_server import FakeComfy
+
+PASS, FAIL, INFO, SKIP = "PASS", "FAIL", "info", "SKIP"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the result table."""
+
+    metric: str
+    value: str
+    target: str = ""
+    verdict: str = INFO
+
+
+def graph(seed: int, *, steps: int = 1, size: int = 64, text: str = "a lighthouse at dusk") -> dict[str, Any]:
+    """The recorded two-node shape: TestSampler -> SaveImage."""
+    return {
+        "3": {
+            "class_type": "TestSampler",
+            "inputs": {"seed": seed, "steps": steps, "width": size, "height": size, "delay": 0.0, "text": text},
+        },
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "bench", "images": ["3", 0]}},
+    }
+
+
+def verdict(ok: bool) -> str:
+    return PASS if ok else FAIL
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+class TimedFake(FakeComfy):
+    """FakeComfy that stamps (time.perf_counter) each request's arrival and each final `executing` it sends.
+
+    The stamps are taken in the fake's own middleware slot and socket writer; the fake itself is not edited.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arrived: dict[tuple[str, str], float] = {}  # ("POST /prompt" | "GET /history" | "GET /view", key)
+        self.finish_sent: dict[str, float] = {}  # prompt_id -> when `executing {node: null}` was handed to the socket
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        arrived = time.perf_counter()
+        response = await super()._middleware(request, handler)
+        route = request.path[4:] if request.path.startswith("/api/") else request.path
+        if request.method == "POST" and route == "/prompt":
+            body = await request.json()  # already read and cached by the fake's middleware
+            self.arrived["POST /prompt", str(body.get("prompt_id"))] = arrived
+        elif request.method == "GET" and route.startswith("/history/"):
+            self.arrived["GET /history", request.match_info.get("prompt_id", "")] = arrived
+        elif request.method == "GET" and route == "/view":
+            self.arrived["GET /view", request.query.get("filename", "")] = arrived
+        return response
+
+    async def _send_to_socket(self, ws: web.WebSocketResponse, event: Any, payload: Any) -> None:  # type: ignore[override]
+        if event == "executing" and isinstance(payload, dict) and payload.get("node") is None:
+            prompt_id = payload.get("prompt_id")
+            if isinstance(prompt_id, str):
+                self.finish_sent[prompt_id] = time.perf_counter()
+        await FakeComfy._send_to_socket(ws, event, payload)
+
+
+def settings_for(url: str, download_dir: Path, **overrides: Any) -> ComfySettings:
+    return ComfySettings(url=url, download_dir=download_dir, **overrides)
+
+
+@asynccontextmanager
+async def started(
+    tmp: Path, *, step_delay: float = 0.0, **overrides: Any
+) -> AsyncIterator[tuple[TimedFake, ComfyService]]:
+    """A started TimedFake (in this process, on 127.0.0.1) and a connected ComfyService pointed at it."""
+    async with TimedFake(step_delay=step_delay, output_dir=tmp / "fake-output") as fake:
+        settings = settings_for(fake.url, tmp / "downloads", **overrides)
+        async with ComfyService(settings) as service:
+            if not await service.wait_connected(10.0):
+                raise RuntimeError("the service did not connect to the fake ComfyUI")
+            yield fake, service
+
+
+def stamp_final_messages(service: ComfyService) -> dict[str, float]:
+    """Instrument the service's tracker (this instance only): prompt_id -> when `executing null` was dispatched."""
+    tracker = service._tracker
+    assert tracker is not None
+    stamps: dict[str, float] = {}
+    original = tracker.dispatch_text
+
+    def stamped(raw: str) -> None:
+        now = time.perf_counter()
+        if raw.startswith('{"type": "executing"') and '"node": null' in raw:
+            stamps[json.loads(raw)["data"]["prompt_id"]] = now
+        original(raw)
+
+    tracker.dispatch_text = stamped  # type: ignore[method-assign]
+    return stamps
+
+
+class LoopLag:
+    """Measures the worst event-loop stall: a task that sleeps 1 ms and records how late it wakes."""
+
+    def __init__(self, period: float = 0.001) -> None:
+        self.period = period
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.worst = max(self.worst, time.perf_counter() - before - self.period)
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._run(), name="bench-loop-lag")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,98 @@
+"""Benchmark of the ComfyUI service (discomfy.comfy) against the fake ComfyUI on 127.0.0.1.
+
+    python -m bench.bench_service           # full run, about a minute on 2 cores
+    python -m bench.bench_service --quick   # smoke run with smaller counts
+
+Prints a markdown table: each metric, the measured value, the target and PASS/FAIL (or info).
+See bench/README.md for what each number means and how it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bench._common import FAIL, Row
+from bench._dispatch import dispatch_rows, end_to_end, in_process
+from bench._latency import finish_to_result, submit_overhead
+from bench._memory import download_memory
+from bench._mix import build_mix, describe, record_templates
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    submissions: int
+    finishes: int
+    job_counts: list[int]
+    messages: int  # per dispatch pass
+    repeats: int
+    e2e_repeats: int
+    download_size: int
+
+
+FULL = Plan(200, 100, [1, 200, 2000], 60_000, 5, 2, 500 * 2**20)
+QUICK = Plan(50, 20, [1, 200, 500], 15_000, 3, 1, 64 * 2**20)
+
+
+def _progress(text: str) -> None:
+    sys.stderr.write(f"[bench] {text}\n")
+    sys.stderr.flush()
+
+
+async def run(plan: Plan, tmp: Path) -> list[Row]:
+    """Every metric; the memory one first, while this process has allocated the least."""
+    _progress(f"4/4 download of {plan.download_size / 2**20:.0f} MiB (fake in a subprocess)")
+    memory = await download_memory(tmp, plan.download_size)
+    _progress(f"1/4 submit overhead x{plan.submissions}")
+    submit = await submit_overhead(tmp, plan.submissions)
+    _progress(f"2/4 finish-to-result x{plan.finishes}")
+    finish = await finish_to_result(tmp, plan.finishes)
+    _progress("3/4 recording the message mix")
+    templates = await record_templates(tmp)
+    mix_text = describe(build_mix(templates, [str(uuid.uuid4())], plan.messages))
+    _progress(f"3/4 in-process dispatch with {plan.job_counts} jobs in flight")
+    local = await in_process(tmp, templates, plan.job_counts, plan.messages, plan.repeats)
+    _progress("3/4 end-to-end dispatch over a loopback WebSocket")
+    e2e = await end_to_end(tmp, templates, 200, plan.messages, plan.e2e_repeats)
+    return submit + finish + dispatch_rows(local, e2e, mix_text, plan.repeats) + memory
+
+
+def render(rows: list[Row], *, quick: bool, seconds: float) -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        f"DisComfy ComfyService benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {load}",
+        "",
+        "| Metric | Measured | Target | Result |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r.metric} | {r.value} | {r.target} | {r.verdict} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_service", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts and a 64 MiB download: a smoke run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="[{asctime}] [{levelname:<8}] {name}: {message}", style="{")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="discomfy-bench-") as tmp:
+        rows = asyncio.run(run(QUICK if args.quick else FULL, Path(tmp)))
+    sys.stdout.write(render(rows, quick=args.quick, seconds=time.perf_counter() - started))
+    return 1 if any(row.verdict == FAIL for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
