@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
@@ -14,6 +15,7 @@ from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
     from discomfy.jobs import JobSnapshot
+    from discomfy.store import JobRecord, Stats
 
 COLOURS = {
     JobStatus.CREATED: discord.Colour.light_grey(),
@@ -150,4 +152,201 @@ def error_embed(error: BaseException, *, reference: str | None = None) -> discor
     embed = discord.Embed(title="Sorry", description=excerpt(error_message(error), 4000), colour=discord.Colour.red())
     if reference:
         embed.set_footer(text=reference)
+    return embed
+
+
+# ---- /queue, /history, /stats (admin and history cogs) -------------------------------------------
+
+QUEUE_LABELS = {"running": "▶ running", "waiting": "⏳ waiting", "submitting": "… submitting"}
+HISTORY_ICONS = {
+    JobStatus.CREATED: "…",
+    JobStatus.QUEUED: "⏳",
+    JobStatus.RUNNING: "▶",
+    JobStatus.DELIVERING: "⬆",
+    JobStatus.DONE: "✅",
+    JobStatus.FAILED: "❌",
+    JobStatus.CANCELLED: "⏹",
+    JobStatus.LOST: "❓",
+}
+FAILURE_REASONS = {
+    "execution_failed": "a node failed in ComfyUI",
+    "rejected": "ComfyUI refused the workflow",
+    "comfy_unavailable": "ComfyUI was unreachable",
+    "lost": "lost (ComfyUI restarted or forgot it)",
+    "upload": "could not be posted to Discord",
+    "unknown": "unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One line of /queue: a bot job, or a prompt another ComfyUI client queued (job_id None)."""
+
+    state: str  # "running", "waiting", "submitting", "uploading", "finishing"
+    position: int | None  # 1-based among ComfyUI's pending prompts
+    prompt_id: str | None
+    job_id: str | None = None
+    owner_id: int | None = None
+    workflow: str | None = None
+    age: float | None = None  # seconds since the job was requested
+    client_id: str | None = None
+    node_count: int | None = None
+
+    @property
+    def ours(self) -> bool:
+        return self.job_id is not None
+
+    @property
+    def cancellable(self) -> bool:
+        return self.ours and self.state == "waiting"
+
+
+def queue_embed(rows: Sequence[QueueRow], *, note: str | None = None) -> discord.Embed:
+    """What ComfyUI runs and what waits, the bot's jobs and other clients' prompts alike."""
+    running = sum(r.state == "running" for r in rows)
+    waiting = sum(r.state == "waiting" for r in rows)
+    ours = sum(r.ours for r in rows)
+    title = f"Queue · {running} running, {waiting} waiting"
+    colour = discord.Colour.gold() if running else discord.Colour.blurple()
+    embed = discord.Embed(title=title, colour=colour)
+    lines = [_queue_line(row) for row in rows] or ["Nothing is running or waiting."]
+    text = "\n".join(lines)
+    if note:
+        text = f"{note}\n\n{text}"
+    embed.description = excerpt(text, 4000)
+    foreign = len(rows) - ours
+    footer = f"{ours} bot job(s), {foreign} prompt(s) from other ComfyUI clients"
+    if any(r.cancellable for r in rows):
+        footer += " · pick a waiting bot job below to cancel it"
+    embed.set_footer(text=footer)
+    return embed
+
+
+def _queue_line(row: QueueRow) -> str:
+    place = f"`#{row.position}`" if row.position is not None else "`  `"
+    label = QUEUE_LABELS.get(row.state, row.state)
+    if row.ours:
+        age = f" · {duration(row.age)} old" if row.age is not None else ""
+        job = (row.job_id or "")[:8]
+        return f"{place} {label} · job `{job}` · {row.workflow or '?'} · <@{row.owner_id}>{age}"
+    nodes = f", {row.node_count} nodes" if row.node_count else ""
+    client = f" `{row.client_id[:8]}`" if row.client_id else ""
+    prompt = (row.prompt_id or "?")[:8]
+    return f"{place} {label} · prompt `{prompt}` · not ours (another ComfyUI client{client}{nodes})"
+
+
+def jump_url(record: JobRecord) -> str | None:
+    """The link to the message that shows a job, if it has one."""
+    if record.message_id is None:
+        return None
+    return f"https://discord.com/channels/{record.guild_id or '@me'}/{record.channel_id}/{record.message_id}"
+
+
+def history_embed(records: Sequence[JobRecord], *, owner_id: int, page: int, pages: int, total: int) -> discord.Embed:
+    """One page of a member's jobs, newest first: prompt excerpt, seed, status, age and a jump link."""
+    embed = discord.Embed(title="Job history", colour=discord.Colour.blurple())
+    embed.description = f"Jobs of <@{owner_id}> · {total} in all" if total else f"<@{owner_id}> has no jobs yet."
+    for record in records:
+        icon = HISTORY_ICONS.get(record.status, "")
+        name = f"{icon} {record.status.value} · {record.workflow}"
+        prompt = excerpt(record.params.get("prompt") or "(no prompt)", 200).replace("\n", " ")
+        details = [f"seed `{record.seed}`", f"<t:{int(record.created_at)}:R>"]
+        link = jump_url(record)
+        if link:
+            details.append(f"[jump to message]({link})")
+        if record.error and record.status is not JobStatus.DONE:
+            details.append(excerpt(record.error, 120))
+        value = f"> {prompt}\n" + " · ".join(details)
+        embed.add_field(name=excerpt(name, 256), value=excerpt(value, 1024), inline=False)
+    embed.set_footer(text=f"page {page} of {max(pages, 1)}")
+    return embed
+
+
+def stats_embed(stats: Stats, *, days: int) -> discord.Embed:
+    """The /stats summary: jobs per day, medians per workflow, failures by reason, busiest users."""
+    title = f"Stats · last {days} day{'s' if days != 1 else ''} · {stats.total_jobs} job(s)"
+    embed = discord.Embed(title=title, colour=discord.Colour.blurple())
+    if not stats.total_jobs:
+        embed.description = "No jobs in this period."
+        return embed
+    per_day = "\n".join(f"{day}  {count:>5}" for day, count in stats.jobs_per_day[-31:])
+    embed.add_field(name="Jobs per day (UTC)", value=f"```\n{per_day}\n```", inline=False)
+    workflows = [
+        f"**{w.name}** · {w.jobs} job(s) · median wait {_seconds(w.median_queue_wait)}"
+        f" · median run {_seconds(w.median_run_time)}" + (f" · {w.failures} failed" if w.failures else "")
+        for w in stats.per_workflow
+    ]
+    embed.add_field(name="Per workflow", value=excerpt("\n".join(workflows), 1024), inline=False)
+    reasons = [f"{FAILURE_REASONS.get(kind, kind)}: {count}" for kind, count in stats.failures_by_reason]
+    embed.add_field(name="Failures by reason", value=excerpt("\n".join(reasons) or "None", 1024), inline=False)
+    users = [f"<@{owner}> · {count} job(s)" for owner, count in stats.busiest_users]
+    embed.add_field(name="Busiest users", value=excerpt("\n".join(users), 1024), inline=False)
+    return embed
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f} s" if value < 60 else duration(value)
+
+
+# ---- job details (the Info button, discomfy/views.py) ---------------------------------------------
+
+if TYPE_CHECKING:
+    from discomfy.workflows import WorkflowSpec
+
+INFO_TEXT_PARAMS = ("prompt", "negative")
+
+
+def info_embed(record: JobRecord, spec: WorkflowSpec | None, *, batch: Sequence[JobRecord] = ()) -> discord.Embed:
+    """Everything about one job (and the seeds of its batch): parameters, timings and ids."""
+    embed = discord.Embed(title=f"Job details · {record.status.value}", colour=COLOURS[record.status])
+    if record.params.get("prompt"):
+        embed.description = f">>> {excerpt(record.params['prompt'], 3000)}"
+    if record.params.get("negative"):
+        embed.add_field(name="Negative prompt", value=excerpt(record.params["negative"], 1024), inline=False)
+    others = [f"{k}: {v}" for k, v in record.params.items() if k not in INFO_TEXT_PARAMS and v not in (None, "")]
+    if others:
+        embed.add_field(name="Parameters", value=f"```\n{excerpt(chr(10).join(others), 1000)}\n```", inline=False)
+    embed.add_field(name="Workflow", value=f"{spec.title} (`{record.workflow}`)" if spec else f"`{record.workflow}`")
+    embed.add_field(name="Requested by", value=f"<@{record.owner_id}>")
+    several = len(batch) > 1
+    embed.add_field(name="Seeds" if several else "Seed", value=_info_seeds(record, batch), inline=not several)
+    embed.add_field(name="Queued wait", value=_info_span(record.queued_at, record.started_at))
+    embed.add_field(name="Run time", value=_info_span(record.started_at, record.finished_at))
+    embed.add_field(name="Total", value=_info_span(record.created_at, record.finished_at))
+    if record.error:
+        embed.add_field(name="Error", value=excerpt(record.error, 1024), inline=False)
+    ids = [f"job `{record.job_id}`", f"prompt_id `{record.prompt_id or '—'}`"]
+    if record.batch_id:
+        ids.append(f"batch `{record.batch_id}` (#{(record.batch_index or 0) + 1} of {len(batch) or '?'})")
+    embed.add_field(name="Ids", value="\n".join(ids), inline=False)
+    return embed
+
+
+def _info_seeds(record: JobRecord, batch: Sequence[JobRecord]) -> str:
+    if len(batch) <= 1:
+        return f"`{record.seed}`"
+    lines = [f"`{(r.batch_index or 0) + 1:>2}` `{r.seed}`" + (" ◀" if r.job_id == record.job_id else "") for r in batch]
+    return excerpt("\n".join(lines), 1024)
+
+
+def _info_span(start: float | None, end: float | None) -> str:
+    if start is None or end is None:
+        return "—"
+    return _seconds(max(0.0, end - start))
+
+
+# ---- /generate and /batch (generate cog) ---------------------------------------------------------
+
+
+def rejected_embed(error: WorkflowRejectedError, *, workflow: str) -> discord.Embed:
+    """ComfyUI refused a workflow when it was submitted: every node at fault and why, in plain words."""
+    embed = discord.Embed(title="ComfyUI refused the workflow", colour=discord.Colour.red())
+    reason = error.message.rstrip(".") + (f" ({error.details})" if error.details else "")
+    embed.description = excerpt(f"{reason}. Nothing was queued.", 4000)
+    for node_error in error.node_errors[:20]:
+        where = f"Node {node_error.node_id}" + (f" ({node_error.class_type})" if node_error.class_type else "")
+        embed.add_field(name=excerpt(where, 256), value=excerpt(node_error.describe(), 1024), inline=False)
+    embed.set_footer(text=f"workflow {workflow}")
     return embed

@@ -56,6 +56,7 @@ class JobRequest:
     values: Mapping[str, Any]
     seed: int | None = None
     images: Mapping[str, InputImage] = field(default_factory=dict)
+    message_id: int | None = None  # the deferred response's message, stored before ComfyUI sees the job
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +231,7 @@ class JobManager:
                 owner_id=request.owner_id,
                 guild_id=request.guild_id,
                 channel_id=request.channel_id,
-                message_id=None,
+                message_id=request.message_id,
                 workflow=spec.name,
                 params=_jsonable(built.values),
                 seed=built.seed or 0,

@@ -1,0 +1,248 @@
+"""/generate and /batch: slash-command options in, jobs out, shown live by the presenter."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from discomfy.comfy import WorkflowRejectedError
+from discomfy.embeds import rejected_embed
+from discomfy.errors import InvalidParameterError, LimitError, UnknownParameterError
+from discomfy.jobs import InputImage, JobRequest
+from discomfy.workflows import ParamType, WorkflowSpec, build_workflow, sweep_seeds
+from discomfy.workflows.seeds import check_seed
+
+if TYPE_CHECKING:
+    from discomfy.bot import DiscomfyBot
+    from discomfy.jobs import Job
+
+    Interaction = discord.Interaction[DiscomfyBot]
+
+log = logging.getLogger(__name__)
+
+PROMPT_MAX = 6000  # Discord's cap for a string option; limits.max_prompt_length is checked as well
+COUNT_MAX = 25  # the option's hard cap; limits.max_count and limits.max_batch are checked as well
+SIZES: dict[str, tuple[int, int]] = {
+    "square": (1024, 1024),
+    "portrait": (832, 1216),
+    "landscape": (1216, 832),
+}
+SIZE_CHOICES = [app_commands.Choice(name=f"{name} {w}x{h}", value=name) for name, (w, h) in SIZES.items()]
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+# option name -> the workflow parameter names it may set, first match wins (Flux calls its CFG "guidance")
+OPTION_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "prompt": ("prompt",),
+    "negative": ("negative",),
+    "width": ("width",),
+    "height": ("height",),
+    "steps": ("steps",),
+    "cfg": ("cfg", "guidance"),
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "prompt": "What to make",
+    "workflow": "Which workflow to run (default: the server's default)",
+    "negative": "What to leave out",
+    "size": "A size preset; width and height override it",
+    "width": "Width in pixels",
+    "height": "Height in pixels",
+    "steps": "Sampling steps",
+    "cfg": "How closely to follow the prompt (CFG, or guidance for Flux)",
+    "seed": "Seed to reproduce a result (0 to 18446744073709551615); a sweep starts here",
+    "image": "An image to start from (only for workflows that take one)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """What the user typed, before it is checked against the workflow."""
+
+    prompt: str
+    workflow: str | None
+    options: dict[str, Any]
+    size: str | None
+    seed: str | None
+    image: discord.Attachment | None
+
+
+class GenerateCog(commands.Cog, name="Generate"):
+    """Turn slash-command options into ComfyUI jobs."""
+
+    def __init__(self, bot: DiscomfyBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="generate")
+    @app_commands.describe(**DESCRIPTIONS, count="How many images, each with its own seed (shown as a batch)")
+    @app_commands.choices(size=SIZE_CHOICES)
+    async def generate(
+        self,
+        interaction: Interaction,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        workflow: str | None = None,
+        negative: str | None = None,
+        size: app_commands.Choice[str] | None = None,
+        width: app_commands.Range[int, 16, 8192] | None = None,
+        height: app_commands.Range[int, 16, 8192] | None = None,
+        steps: app_commands.Range[int, 1, 1000] | None = None,
+        cfg: app_commands.Range[float, 0.0, 100.0] | None = None,
+        seed: str | None = None,
+        image: discord.Attachment | None = None,
+        count: app_commands.Range[int, 1, COUNT_MAX] = 1,
+    ) -> None:
+        """Generate an image (or a video) from a prompt with one of the server's workflows."""
+        limit = self.bot.config.limits.max_count
+        if count > limit:
+            raise LimitError(f"You can ask for at most {limit} at once (you asked for {count}).")
+        options = {"negative": negative, "width": width, "height": height, "steps": steps, "cfg": cfg}
+        ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image)
+        await self._start(interaction, ask, count)
+
+    @app_commands.command(name="batch")
+    @app_commands.describe(**DESCRIPTIONS, count="How many seeds to sweep (default: the server's default)")
+    @app_commands.choices(size=SIZE_CHOICES)
+    async def batch(
+        self,
+        interaction: Interaction,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        count: app_commands.Range[int, 2, COUNT_MAX] | None = None,
+        seed: str | None = None,
+        workflow: str | None = None,
+        negative: str | None = None,
+        size: app_commands.Choice[str] | None = None,
+        width: app_commands.Range[int, 16, 8192] | None = None,
+        height: app_commands.Range[int, 16, 8192] | None = None,
+        steps: app_commands.Range[int, 1, 1000] | None = None,
+        cfg: app_commands.Range[float, 0.0, 100.0] | None = None,
+        image: discord.Attachment | None = None,
+    ) -> None:
+        """Sweep N seeds of one prompt; the results come as one message with a contact sheet."""
+        limits = self.bot.config.limits
+        count = count if count is not None else limits.default_batch
+        if count > limits.max_batch:
+            raise LimitError(f"A batch can have at most {limits.max_batch} seeds (you asked for {count}).")
+        options = {"negative": negative, "width": width, "height": height, "steps": steps, "cfg": cfg}
+        ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image)
+        await self._start(interaction, ask, max(count, 2), sweep=True)
+
+    @generate.autocomplete("workflow")
+    @batch.autocomplete("workflow")
+    async def _workflow_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=_choice_name(spec), value=spec.name)
+            for spec in self.bot.workflows.matching(current)[:25]
+        ]
+
+    async def _start(self, interaction: Interaction, ask: _Ask, count: int, *, sweep: bool = False) -> None:
+        """Check everything that can be checked at once (refusals stay private), then defer and submit."""
+        bot = self.bot
+        spec = bot.workflows.get(ask.workflow or bot.config.workflows.default or next(iter(bot.workflows.names), ""))
+        values, slot = self._values(spec, ask)
+        seed = _parse_seed(ask.seed)
+        build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
+        exempt = bot.is_admin(interaction.user)
+        bot.jobs.check_limits(interaction.user.id, count, exempt=exempt)
+        deferral = await interaction.response.defer(thinking=True)
+        images = {}
+        if ask.image is not None and slot is not None:
+            images[slot] = InputImage(await ask.image.read(), ask.image.filename)
+        request = JobRequest(
+            owner_id=interaction.user.id,
+            channel_id=interaction.channel_id or 0,
+            guild_id=interaction.guild_id,
+            workflow=spec.name,
+            values=values,
+            seed=seed,
+            images=images,
+            message_id=deferral.message_id if deferral else None,  # a crash from here on resumes in it
+        )
+        try:
+            jobs = await self._submit(request, count, seed=seed, sweep=sweep, exempt=exempt)
+        except WorkflowRejectedError as exc:
+            log.info("Workflow %s of %s rejected by ComfyUI: %s", spec.name, interaction.user.id, exc)
+            await interaction.edit_original_response(embed=rejected_embed(exc, workflow=spec.title))
+            return
+        await bot.presenter.present(interaction, jobs)
+
+    async def _submit(
+        self, request: JobRequest, count: int, *, seed: int | None, sweep: bool, exempt: bool
+    ) -> list[Job]:
+        if count == 1 and not sweep:
+            return [await self.bot.jobs.submit(request, exempt=exempt)]
+        return await self.bot.jobs.submit_batch(request, sweep_seeds(count, base=seed), exempt=exempt)
+
+    def _values(self, spec: WorkflowSpec, ask: _Ask) -> tuple[dict[str, Any], str | None]:
+        """The workflow's parameter values from the options; an option it does not have is an error."""
+        limit = self.bot.config.limits.max_prompt_length
+        if len(ask.prompt) > limit:
+            raise LimitError(f"Your prompt has {len(ask.prompt)} characters; at most {limit} are allowed here.")
+        given = {"prompt": ask.prompt, **{k: v for k, v in ask.options.items() if v is not None}}
+        from_size: set[str] = set()
+        if ask.size is not None:
+            preset = dict(zip(("width", "height"), SIZES[ask.size], strict=True))
+            from_size = preset.keys() - given.keys()
+            given.update({key: preset[key] for key in from_size})
+        values: dict[str, Any] = {}
+        for option, value in given.items():
+            name = next((p for p in OPTION_PARAMETERS[option] if spec.parameter(p) is not None), None)
+            if name is None:
+                raise _no_option(spec, "size" if option in from_size else option)
+            values[name] = value
+        slot = next((p.name for p in spec.parameters if p.type is ParamType.IMAGE), None)
+        if ask.image is not None:
+            if slot is None:
+                raise _no_option(spec, "image")
+            self._check_image(ask.image)
+            values[slot] = ask.image.filename  # replaced by the uploaded file's name when submitting
+        return values, slot
+
+    def _check_image(self, attachment: discord.Attachment) -> None:
+        """Type and size from the attachment's metadata, before a single byte is downloaded."""
+        content_type = (attachment.content_type or "").split(";")[0].strip().lower()
+        if content_type not in IMAGE_TYPES and PurePath(attachment.filename).suffix.lower() not in IMAGE_SUFFIXES:
+            raise InvalidParameterError(
+                f"`{attachment.filename}` is not an image ({content_type or 'unknown type'}); "
+                "attach a PNG, JPEG or WebP.",
+                parameter="image",
+                allowed="an image",
+            )
+        limit = self.bot.config.limits.max_input_image_bytes
+        if attachment.size > limit:
+            raise LimitError(
+                f"`{attachment.filename}` is {attachment.size / 2**20:.1f} MB; "
+                f"images up to {self.bot.config.limits.max_input_image_mb:g} MB are accepted."
+            )
+
+
+def _no_option(spec: WorkflowSpec, option: str) -> UnknownParameterError:
+    offered = ", ".join(spec.parameter_names) or "none"
+    return UnknownParameterError(
+        f"The workflow {spec.title} (`{spec.name}`) has no `{option}` option. Its options are: {offered}.",
+        parameter=option,
+        allowed=offered,
+    )
+
+
+def _parse_seed(text: str | None) -> int | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        value = int(text.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        value = text  # check_seed names the bad value
+    return check_seed(value)
+
+
+def _choice_name(spec: WorkflowSpec) -> str:
+    text = f"{spec.title} — {spec.description}" if spec.description else spec.title
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+async def setup(bot: DiscomfyBot) -> None:
+    await bot.add_cog(GenerateCog(bot))

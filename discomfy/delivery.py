@@ -1,0 +1,323 @@
+"""The final result of a job (or a batch) into its own Discord message, exactly once.
+
+Order of writes, and why a crash anywhere never posts a result twice nor loses one:
+
+1. Before `job.settled` is set, JobManager has stored the output paths and moved the record to DELIVERING.
+   A crash before that re-follows the prompt from ComfyUI's history on restart.
+2. Every output is fitted to the upload limit in a work folder (`fit_for_upload`, the contact sheet of a
+   batch). Nothing is visible yet, so this step is safe to repeat.
+3. The job's OWN message (its id was stored by `jobs.attach_message` when the job was first shown) is edited
+   to carry the files, the final embed and the result buttons. An edit replaces the message's attachments,
+   so running it again after a crash leaves exactly one copy of the result. A message deleted meanwhile is
+   replaced by a new one whose id is stored before going on.
+4. Files beyond one message (10 attachments, or more bytes than the limit) go into extra messages. Ids a
+   previous attempt stored are edited, not posted again; a new one is posted with a nonce derived from the
+   job (Discord drops a repeat of it), and its id is stored at once.
+5. `jobs.delivered(...)`: compare-and-set DELIVERING -> DONE. False means another delivery won; stop there.
+6. The fitted copies are deleted.
+
+A crash before 5 leaves the job DELIVERING: `Presenter.resume` runs 2-5 again against the same message(s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import io
+import logging
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import aiohttp
+import discord
+
+from discomfy import views
+from discomfy.contact_sheet import SheetItem, build_contact_sheet
+from discomfy.embeds import batch_embed, excerpt, job_embed
+from discomfy.media import FittedFile, MediaError, TooLarge, find_ffmpeg, fit_for_upload
+from discomfy.store import JobStatus
+
+if TYPE_CHECKING:
+    from discomfy.bot import DiscomfyBot
+    from discomfy.jobs import Job, JobSnapshot
+    from discomfy.live import LiveMessage
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_ATTACHMENTS = 10  # Discord's cap per message
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # an unboosted guild, when no interaction tells us better
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
+TRANSIENT_ERRORS = (discord.DiscordServerError, aiohttp.ClientError, ConnectionError, TimeoutError)
+EDIT_TRIES = 4  # 1 + 2 + 4 s of backoff on top of discord.py's own retries
+DELIVERY_TRIES = 7  # about two minutes: a result is worth waiting for
+FAILED = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One attachment: a file on disk (streamed by discord.py) or a few bytes held in memory (a preview)."""
+
+    filename: str
+    path: Path | None = None
+    data: bytes | None = field(default=None, repr=False)
+    size: int = 0
+
+    def to_file(self) -> discord.File:
+        """A fresh discord.File: discord.py closes the one it sent, so every attempt needs its own."""
+        if self.path is not None:
+            return discord.File(self.path, filename=self.filename)
+        return discord.File(io.BytesIO(self.data or b""), filename=self.filename)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContent:
+    """What one message shows. `upload` False: the message already carries exactly `uploads`, keep them."""
+
+    embed: discord.Embed
+    view: discord.ui.View | None
+    uploads: tuple[Upload, ...] = ()
+    upload: bool = True
+
+
+async def with_retries(action: Callable[[], Awaitable[T]], *, tries: int, what: str) -> T:
+    """Run `action`, again after a 5xx or a dropped connection, with exponential backoff.
+
+    429s never get here: discord.py waits them out itself.
+    """
+    for attempt in range(tries):
+        try:
+            return await action()
+        except TRANSIENT_ERRORS as exc:
+            if attempt + 1 >= tries:
+                raise
+            delay = 2.0**attempt
+            log.warning("%s failed (%s); retrying in %.0f s", what, exc, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+# ---- the entry point ---------------------------------------------------------------------------------
+
+
+async def deliver(bot: DiscomfyBot, message: LiveMessage, jobs: Sequence[Job], *, limit: int) -> None:
+    """Put the outcome of settled jobs (one job, or every job of a batch) into their message, exactly once.
+
+    See the module docstring for the order of writes. Failed, cancelled and lost jobs get their final embed.
+    """
+    pending = [job for job in jobs if job.record.status is JobStatus.DELIVERING]
+    workdir = bot.config.storage.outputs / "discord" / (jobs[0].record.batch_id or jobs[0].job_id)
+    try:
+        composed = await _compose(bot, jobs, limit=limit, workdir=workdir)
+        try:
+            main, *extra = composed.chunks
+            content = MessageContent(composed.embed, composed.view, tuple(main))
+            await with_retries(lambda: message.show(content), tries=DELIVERY_TRIES, what="Posting a result")
+            extra_ids = await _put_extras(bot, message, jobs, extra)
+        except discord.HTTPException as exc:
+            if not pending or isinstance(exc, discord.DiscordServerError):
+                raise
+            await _refused(bot, message, jobs, pending, exc)
+            return
+        for job in pending:
+            if not await bot.jobs.delivered(job, message_id=message.message_id, extra_message_ids=extra_ids):
+                log.info("Job %s had already been delivered", job.job_id[:8])
+        if pending:
+            log.info(
+                "Delivered %d job(s) into message %s (%d extra message(s))",
+                len(pending), message.message_id, len(extra_ids),
+            )  # fmt: skip
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+# ---- composing the final message ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Composed:
+    embed: discord.Embed
+    view: discord.ui.View | None
+    chunks: list[list[Upload]]
+
+
+@dataclass(slots=True)
+class _Fitted:
+    uploads: list[Upload] = field(default_factory=list)
+    shrunk: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+async def _compose(bot: DiscomfyBot, jobs: Sequence[Job], *, limit: int, workdir: Path) -> _Composed:
+    settings = bot.config.uploads
+    ffmpeg = await asyncio.to_thread(find_ffmpeg, settings.ffmpeg)
+    transcoder = ffmpeg if settings.transcode_video else None
+    fitted = _Fitted()
+    for job in jobs:
+        if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE):
+            await _fit_outputs(job, fitted, limit=limit, workdir=workdir, ffmpeg=transcoder)
+    if len(jobs) == 1:
+        return _compose_single(bot, jobs[0], fitted, limit)
+    sheet = await _contact_sheet(jobs, limit=limit, workdir=workdir, ffmpeg=ffmpeg, fitted=fitted)
+    uploads = ([sheet] if sheet else []) + fitted.uploads
+    snaps = [_shown(job.snapshot()) for job in jobs]
+    embed = batch_embed(snaps, image_name=sheet.filename if sheet else None)
+    _add_notes(embed, fitted, limit)
+    done = [job for job in jobs if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)]
+    view = views.result_view(done[0].record, upscale=False, batch=True) if done else None
+    return _Composed(embed, view, _pack(_unique(uploads), limit))
+
+
+def _compose_single(bot: DiscomfyBot, job: Job, fitted: _Fitted, limit: int) -> _Composed:
+    record = job.record
+    snap = _shown(job.snapshot())
+    if record.status in FAILED:
+        view = None if record.status is JobStatus.CANCELLED else views.retry_view(record)
+        return _Composed(job_embed(snap), view, [[]])
+    uploads = _unique(fitted.uploads)
+    image = next(
+        (u.filename for u in uploads[:MAX_ATTACHMENTS] if Path(u.filename).suffix.lower() in IMAGE_SUFFIXES), None
+    )
+    embed = job_embed(snap, image_name=image)
+    if not record.output_files:
+        embed.add_field(name="Result", value="The workflow finished without any output file.", inline=False)
+    _add_notes(embed, fitted, limit)
+    upscale = bool(bot.config.workflows.upscale) and bot.workflows.find(bot.config.workflows.upscale or "") is not None
+    return _Composed(embed, views.result_view(record, upscale=upscale and snap.kind == "image"), _pack(uploads, limit))
+
+
+def _shown(snap: JobSnapshot) -> JobSnapshot:
+    """A result being posted reads as done: that is what the message says once the edit lands."""
+    return replace(snap, status=JobStatus.DONE) if snap.status is JobStatus.DELIVERING else snap
+
+
+async def _fit_outputs(job: Job, fitted: _Fitted, *, limit: int, workdir: Path, ffmpeg: str | None) -> None:
+    for name in job.record.output_files:
+        path = Path(name)
+        try:
+            result = await fit_for_upload(path, limit, workdir=workdir / job.job_id, ffmpeg=ffmpeg)
+        except MediaError as exc:
+            fitted.missing.append(f"`{path.name}`: {exc.message}")
+            continue
+        if isinstance(result, TooLarge):
+            fitted.missing.append(
+                f"`{path.name}` ({_mb(result.size)}): {result.reason}. Kept on the bot's disk: `{path}`"
+            )
+            continue
+        fitted.uploads.append(_upload(result))
+        if result.changed:
+            fitted.shrunk.append(f"`{result.filename}`: {result.note or 're-encoded'} (original `{path}`)")
+
+
+def _upload(fitted: FittedFile) -> Upload:
+    return Upload(fitted.filename, path=fitted.path, size=fitted.size)
+
+
+async def _contact_sheet(
+    jobs: Sequence[Job], *, limit: int, workdir: Path, ffmpeg: str | None, fitted: _Fitted
+) -> Upload | None:
+    """One labelled grid of every seed's result, fitted like any other file; None if there is nothing to show."""
+    items = [
+        SheetItem(
+            Path(name), f"seed {job.record.seed}" + (f" #{index + 1}" if len(job.record.output_files) > 1 else "")
+        )
+        for job in jobs
+        if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)
+        for index, name in enumerate(job.record.output_files)
+    ]
+    if not items:
+        return None
+    try:
+        sheet = await build_contact_sheet(items, workdir / "contact_sheet.png", ffmpeg=ffmpeg)
+        result = await fit_for_upload(sheet, limit, workdir=workdir / "sheet", ffmpeg=None)
+    except MediaError as exc:
+        log.warning("No contact sheet for batch %s: %s", jobs[0].record.batch_id, exc)
+        return None
+    if isinstance(result, TooLarge):
+        fitted.missing.append(f"the contact sheet: {result.reason}")
+        return None
+    return _upload(result)
+
+
+def _add_notes(embed: discord.Embed, fitted: _Fitted, limit: int) -> None:
+    if fitted.shrunk:
+        text = f"Shrunk to fit Discord's {_mb(limit)} limit:\n" + "\n".join(fitted.shrunk)
+        embed.add_field(name="Resized", value=excerpt(text, 1024), inline=False)
+    if fitted.missing:
+        embed.add_field(name="Not uploaded", value=excerpt("\n".join(fitted.missing), 1024), inline=False)
+
+
+def _unique(uploads: Sequence[Upload]) -> list[Upload]:
+    """Attachment names must differ within a message (the embed points at one by name)."""
+    seen: set[str] = set()
+    result = []
+    for upload in uploads:
+        name, path, number = upload.filename, Path(upload.filename), 2
+        while name.lower() in seen:
+            name, number = f"{path.stem}_{number}{path.suffix}", number + 1
+        seen.add(name.lower())
+        result.append(replace(upload, filename=name))
+    return result
+
+
+def _pack(uploads: Sequence[Upload], limit: int) -> list[list[Upload]]:
+    """Messages of at most 10 files and at most `limit` bytes each, in order; always at least one."""
+    chunks: list[list[Upload]] = [[]]
+    total = 0
+    for upload in uploads:
+        chunk = chunks[-1]
+        if chunk and (len(chunk) >= MAX_ATTACHMENTS or total + upload.size > limit):
+            chunks.append([])
+            total = 0
+        chunks[-1].append(upload)
+        total += upload.size
+    return chunks
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+# ---- extra messages and refusals ---------------------------------------------------------------------
+
+
+async def _put_extras(
+    bot: DiscomfyBot, message: LiveMessage, jobs: Sequence[Job], chunks: list[list[Upload]]
+) -> list[int]:
+    """Edit the extra messages a previous attempt stored, post the missing ones; store each id at once."""
+    known = list(jobs[0].record.extra_message_ids)
+    ids: list[int] = []
+    for index, chunk in enumerate(chunks):
+        text = f"More results ({index + 2}/{len(chunks) + 1}) of the message above."
+        old = known[index] if index < len(known) else None
+        nonce = f"dx{jobs[0].job_id[:20]}{index}"
+        put = functools.partial(message.put_extra, old, text, chunk, nonce=nonce)
+        new = await with_retries(put, tries=DELIVERY_TRIES, what="Posting more results")
+        ids.append(new)
+        if new != old:
+            for job in jobs:
+                job.record = await bot.jobs.store.update(job.job_id, extra_message_ids=tuple(ids))
+    return ids
+
+
+async def _refused(
+    bot: DiscomfyBot, message: LiveMessage, jobs: Sequence[Job], pending: Sequence[Job], exc: discord.HTTPException
+) -> None:
+    """Discord will not take the result: say so where the job is shown, and keep the files on disk."""
+    where = ", ".join(f"`{name}`" for job in pending for name in job.record.output_files) or "none"
+    reason = (
+        f"Discord refused the result ({exc.status}: {exc.text or 'no reason given'}). "
+        f"The files are kept on the bot's disk: {where}"
+    )
+    log.error("Result of %d job(s) refused by Discord: %s", len(pending), exc)
+    for job in pending:
+        await bot.jobs.undeliverable(job, reason)
+    snaps = [job.snapshot() for job in jobs]
+    embed = job_embed(snaps[0]) if len(snaps) == 1 else batch_embed(snaps)
+    with contextlib.suppress(discord.HTTPException, *TRANSIENT_ERRORS):
+        await message.show(MessageContent(embed, views.retry_view(pending[0].record), ()))

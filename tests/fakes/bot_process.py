@@ -1,0 +1,40 @@
+"""DisComfy in a child process against the loopback fakes, so a test can SIGKILL it mid-job.
+
+    python -m tests.fakes.bot_process CONFIG.yaml DISCORD_API_BASE [PAYLOAD.json]
+
+It builds the bot exactly as bot.py does (`open_bot`), logs in to the fake Discord (which runs the
+real setup_hook, and with it the recovery of unfinished jobs), optionally dispatches one
+INTERACTION_CREATE payload, prints READY and runs until killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import discord
+
+from bot import open_bot
+from discomfy.config import load_config
+from discomfy.log import setup_logging
+from tests.fakes import payloads
+
+
+async def main(config_path: Path, api_base: str, payload_path: Path | None) -> None:
+    discord.http.Route.BASE = api_base
+    config = load_config(config_path, env={})
+    setup_logging("INFO")
+    async with open_bot(config) as bot:
+        await bot.login("test-token")
+        if payload_path is not None:
+            payloads.dispatch(bot, json.loads(payload_path.read_text()))
+        sys.stdout.write("READY\n")
+        sys.stdout.flush()
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    payload_file = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], payload_file))

@@ -1,0 +1,113 @@
+"""A bot restart loses no job: SIGKILL a real bot process mid-job and start another on the same store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from discomfy.store import JobStatus, JobStore
+from tests.botkit import install_models, make_config, start_bot
+from tests.fakes import payloads
+from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import FakeDiscordAPI
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def start_bot_process(config: Path, api_base: str, payload: dict | None = None) -> asyncio.subprocess.Process:
+    args = [str(config), api_base]
+    if payload is not None:
+        payload_file = config.with_name("payload.json")
+        payload_file.write_text(json.dumps(payload))
+        args.append(str(payload_file))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.bot_process",
+        *args,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 30)
+    assert line.strip() == b"READY", line
+    return process
+
+
+async def kill(process: asyncio.subprocess.Process) -> None:
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
+
+
+def result_uploads(fake: FakeDiscordAPI) -> list:
+    """Answered requests that carried a result file (live previews are `preview.jpg`)."""
+    return [r for r in fake.requests if r.status == 200 and any(f.filename != "preview.jpg" for f in r.files)]
+
+
+@pytest.fixture
+def setup(fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path) -> Path:
+    install_models(fake_comfy)
+    fake_comfy.step_delay = 0.05
+    make_config(tmp_path, fake_comfy.url)
+    return tmp_path / "config.yaml"
+
+
+@pytest.mark.parametrize("finished_while_down", [True, False], ids=["finished-while-down", "still-running"])
+async def test_a_bot_killed_mid_job_delivers_the_result_once_in_the_original_message(
+    setup: Path, fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, finished_while_down: bool
+):
+    payload = payloads.slash_command("generate", {"prompt": "a lighthouse at dusk", "steps": 40})
+    first = await start_bot_process(setup, fake_discord.api_base, payload)
+    try:
+        await fake_comfy.wait_running(timeout=20)
+        message_id = await fake_discord.wait_for(lambda: fake_discord.interaction(payload).original_message_id, 20)
+    finally:
+        await kill(first)
+    if finished_while_down:
+        await fake_comfy.wait_idle(timeout=20)
+    second = await start_bot_process(setup, fake_discord.api_base)
+    try:
+        await fake_discord.wait_for(lambda: result_uploads(fake_discord), 30)
+        await asyncio.sleep(1.0)  # room for a wrong second delivery to show up
+    finally:
+        await kill(second)
+    message = fake_discord.messages[message_id]
+    assert [a["filename"].rsplit(".", 1)[-1] for a in message["attachments"]] in (["png"], ["webp"])
+    (upload,) = result_uploads(fake_discord)
+    assert upload.path.endswith(str(message_id)) or upload.path.endswith("@original")
+    assert len([m for m in fake_discord.messages.values() if m.get("attachments")]) == 1
+    async with JobStore(setup.parent / "discomfy.sqlite3") as store:
+        (record,) = await store.by_message_id(message_id)
+    assert record.status is JobStatus.DONE
+
+
+async def test_a_job_lost_by_a_comfyui_restart_is_reported_with_a_retry_that_works(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+):
+    fake_comfy.step_delay = 0.05
+    async with start_bot(fake_discord, fake_comfy, tmp_path) as kit:
+        payload = await kit.command("generate", {"prompt": "a lighthouse at dusk", "steps": 60})
+        await fake_comfy.wait_running(timeout=20)
+        await fake_comfy.restart(downtime=0.2)  # the job vanishes with ComfyUI's memory
+        await kit.settle()
+        message = kit.message(payload)
+        embed = message["embeds"][0]
+        assert embed["title"] == "Lost"
+        assert "restarted" in json.dumps(embed)
+        retry = next(c for row in message["components"] for c in row["components"] if ":retry:" in c["custom_id"])
+        fake_comfy.step_delay = 0.005
+        click = payloads.button_click(retry["custom_id"], message=message)
+        await payloads.dispatch_and_wait(kit.bot, click)
+        await kit.settle()
+        (record,) = [r for r in await kit.store.history(payloads.USER_ID, limit=5) if r.status is JobStatus.DONE]
+        assert record.graph is not None
+        assert record.message_id is not None
+        assert result_uploads(fake_discord)
