@@ -20,11 +20,14 @@ def test_every_recorded_output_kind_is_classified_by_extension_key_or_format():
         "15": {"text": ["not a file"]},
     }
     files = {f.node_id: f for f in parse_outputs(outputs)}
-    assert files["9"].kind is MediaKind.IMAGE and not files["9"].animated
-    assert files["10"].kind is MediaKind.IMAGE and files["10"].animated
+    assert files["9"].kind is MediaKind.IMAGE
+    assert not files["9"].animated
+    assert files["10"].kind is MediaKind.IMAGE
+    assert files["10"].animated
     assert files["11"].kind is MediaKind.VIDEO
     assert files["12"].kind is MediaKind.VIDEO
-    assert files["13"].kind is MediaKind.VIDEO and files["13"].is_temp
+    assert files["13"].kind is MediaKind.VIDEO
+    assert files["13"].is_temp
     assert files["14"].kind is MediaKind.AUDIO
     assert "15" not in files
 

@@ -22,19 +22,19 @@ from discomfy.log import setup_logging
 from tests.fakes import payloads
 
 
-async def main(config_path: Path, api_base: str, payload_path: Path | None) -> None:
+async def main(config_path: Path, api_base: str, payload: dict | None) -> None:
     discord.http.Route.BASE = api_base
     config = load_config(config_path, env={})
     setup_logging("INFO")
     async with open_bot(config) as bot:
         await bot.login("test-token")
-        if payload_path is not None:
-            payloads.dispatch(bot, json.loads(payload_path.read_text()))
+        if payload is not None:
+            payloads.dispatch(bot, payload)
         sys.stdout.write("READY\n")
         sys.stdout.flush()
         await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    payload_file = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], payload_file))
+    interaction = json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else None
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], interaction))
