@@ -199,20 +199,26 @@ class ComfyService:
         Raises:
             ComfyConnectionError: ComfyUI is unreachable.
         """
-        await self.client.delete_pending([prompt_id])
-        state = await self.refresh_queue()
-        if state.is_running(prompt_id):  # it started before the delete landed
-            await self.client.interrupt(prompt_id)
-            return True
         job = self._jobs.get(prompt_id)
-        if job is None or job.done or job.finishing:
-            return False
-        if await self.client.history(prompt_id) is not None:  # it finished meanwhile: deliver it
-            return False
-        job._fail(JobCancelledError(prompt_id))
-        self._jobs.pop(prompt_id, None)
-        log.info("Job %s cancelled", prompt_id[:8])
-        return True
+        if job is not None:
+            job.cancelling = True
+        try:
+            await self.client.delete_pending([prompt_id])
+            state = await self.refresh_queue()
+            if state.is_running(prompt_id):  # it started before the delete landed
+                await self.client.interrupt(prompt_id)
+                return True
+            if job is None or job.done or job.finishing:
+                return False
+            if await self.client.history(prompt_id) is not None:  # it finished meanwhile: deliver it
+                return False
+            job._fail(JobCancelledError(prompt_id))
+            self._jobs.pop(prompt_id, None)
+            log.info("Job %s cancelled", prompt_id[:8])
+            return True
+        finally:
+            if job is not None:
+                job.cancelling = False
 
     async def interrupt(self, prompt_id: str | None = None) -> str | None:
         """Interrupt the running prompt (only if it is `prompt_id`, when given); return what was stopped.
@@ -361,7 +367,7 @@ class ComfyService:
                 log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc)
                 return
         for job in jobs:
-            if job.done or job.finishing or job.status is JobStatus.SUBMITTING:
+            if job.done or job.finishing or job.cancelling or job.status is JobStatus.SUBMITTING:
                 continue
             if state.knows(job.prompt_id) or job.accepted_at > state.requested_at:
                 job.last_activity = time.monotonic()  # waiting, or too new for this snapshot to tell
