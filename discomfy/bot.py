@@ -12,9 +12,8 @@ from discord.ext import commands
 
 from discomfy.cogs import EXTENSIONS
 from discomfy.comfy import ComfyError
-from discomfy.embeds import error_embed
-from discomfy.errors import DiscomfyError
 from discomfy.live import Presenter
+from discomfy.replies import report_error
 from discomfy.views import DYNAMIC_ITEMS
 from discomfy.workflows import check_against_object_info
 
@@ -40,26 +39,8 @@ class DiscomfyTree(app_commands.CommandTree["DiscomfyBot"]):
     async def on_error(
         self, interaction: discord.Interaction[DiscomfyBot], error: app_commands.AppCommandError
     ) -> None:
-        original = getattr(error, "original", error)
         command = interaction.command.qualified_name if interaction.command else "?"
-        if isinstance(original, DiscomfyError | app_commands.CheckFailure | app_commands.CommandOnCooldown):
-            log.info("/%s refused for %s: %s", command, interaction.user.id, original)
-            reference = None
-        else:
-            log.error("Error in /%s", command, exc_info=original)
-            reference = f"interaction {interaction.id}"
-        await send_ephemeral(interaction, embed=error_embed(original, reference=reference))
-
-
-async def send_ephemeral(interaction: discord.Interaction[Any], **kwargs: Any) -> None:
-    """Answer privately, whether or not the interaction was already responded to."""
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(ephemeral=True, **kwargs)
-        else:
-            await interaction.response.send_message(ephemeral=True, **kwargs)
-    except discord.HTTPException as exc:
-        log.warning("Could not tell the user about an error: %s", exc)
+        await report_error(interaction, getattr(error, "original", error), where=f"/{command}")
 
 
 class DiscomfyBot(commands.Bot):

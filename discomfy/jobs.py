@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -226,28 +226,17 @@ class JobManager:
             builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
         jobs = []
         for index, built in enumerate(builds):
-            record = JobRecord(
-                job_id=uuid.uuid4().hex,
-                owner_id=request.owner_id,
-                guild_id=request.guild_id,
+            record = _new_record(
+                request.owner_id,
                 channel_id=request.channel_id,
+                guild_id=request.guild_id,
                 message_id=request.message_id,
                 workflow=spec.name,
                 params=_jsonable(built.values),
                 seed=built.seed or 0,
-                prompt_id=str(uuid.uuid4()),
+                graph=built.graph,
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
-                status=JobStatus.CREATED,
-                created_at=time.time(),
-                queued_at=None,
-                started_at=None,
-                finished_at=None,
-                output_files=(),
-                error=None,
-                error_kind=None,
-                extra_message_ids=(),
-                graph=built.graph,
             )
             await self.store.add(record)
             jobs.append(await self._queue(record, spec, built.outputs))
@@ -378,23 +367,14 @@ class JobManager:
         self.check_limits(owner_id)
         self._last_submit[owner_id] = time.monotonic()
         spec = self.workflows.find(record.workflow)
-        new = replace(
-            record,
-            job_id=uuid.uuid4().hex,
-            owner_id=owner_id,
-            message_id=None,
-            prompt_id=str(uuid.uuid4()),
-            batch_id=None,
-            batch_index=None,
-            status=JobStatus.CREATED,
-            created_at=time.time(),
-            queued_at=None,
-            started_at=None,
-            finished_at=None,
-            output_files=(),
-            error=None,
-            error_kind=None,
-            extra_message_ids=(),
+        new = _new_record(
+            owner_id,
+            channel_id=record.channel_id,
+            guild_id=record.guild_id,
+            workflow=record.workflow,
+            params=record.params,
+            seed=record.seed,
+            graph=record.graph,
         )
         await self.store.add(new)
         return await self._queue(new, spec, spec.outputs if spec else ())
@@ -404,6 +384,18 @@ class JobManager:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _new_record(owner_id: int, **fields: Any) -> JobRecord:
+    """A fresh CREATED record with its own job and prompt ids (the prompt id is chosen before submitting)."""
+    return JobRecord(
+        job_id=uuid.uuid4().hex,
+        owner_id=owner_id,
+        prompt_id=str(uuid.uuid4()),
+        status=JobStatus.CREATED,
+        created_at=time.time(),
+        **{"message_id": None, "batch_id": None, "batch_index": None, **fields},
+    )
 
 
 def _failure_kind(error: ComfyError) -> tuple[JobStatus, str]:

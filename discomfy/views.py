@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
-from discord import app_commands
 
-from discomfy.embeds import error_embed, info_embed
+from discomfy.embeds import info_embed
 from discomfy.errors import DiscomfyError
 from discomfy.jobs import InputImage, JobRequest
+from discomfy.replies import report_error
 from discomfy.store import JobStatus
 from discomfy.workflows import ParamType, WorkflowSpec, sweep_seeds
 
@@ -68,19 +68,6 @@ def image_files(paths: Sequence[str]) -> list[str]:
 
 
 # ---- the shared error path -----------------------------------------------------------------------
-
-
-async def report_error(interaction: Interaction, error: Exception, *, where: str) -> None:
-    """Buttons and modals bypass the tree's on_error: tell the clicker privately, log the unexpected."""
-    from discomfy.bot import send_ephemeral  # discomfy.bot imports this module
-
-    if isinstance(error, DiscomfyError | app_commands.AppCommandError):
-        log.info("%s refused for %s: %s", where, interaction.user.id, error)
-        reference = None
-    else:
-        log.error("Error in %s", where, exc_info=error)
-        reference = f"{where} · interaction {interaction.id}"
-    await send_ephemeral(interaction, embed=error_embed(error, reference=reference))
 
 
 # ---- helpers shared by the buttons ---------------------------------------------------------------

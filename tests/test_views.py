@@ -367,7 +367,7 @@ async def test_an_unexpected_error_in_a_button_is_logged_and_answered_privately(
     (followup,) = kit.discord.calls("POST", r"^/webhooks/\d+/[^/]+$")
     assert followup.json["flags"] & FLAG_EPHEMERAL
     assert "Something went wrong" in json.dumps(followup.json)
-    (logged,) = [r for r in caplog.records if r.name == "discomfy.views" and r.levelname == "ERROR"]
+    (logged,) = [r for r in caplog.records if r.name == "discomfy.replies" and r.levelname == "ERROR"]
     assert logged.exc_info is not None
     assert message_id in kit.discord.messages
 

@@ -11,11 +11,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot import NotAdminError, admin_only, send_ephemeral
+from discomfy.bot import NotAdminError, admin_only
 from discomfy.comfy import JobStatus as ComfyStatus
 from discomfy.embeds import QueueRow, duration, error_embed, queue_embed
+from discomfy.replies import report_error, send_ephemeral
 from discomfy.store import JobStatus
-from discomfy.views import report_error
 
 if TYPE_CHECKING:
     from discomfy.bot import DiscomfyBot

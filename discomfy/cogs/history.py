@@ -11,9 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot import admin_only, send_ephemeral
+from discomfy.bot import admin_only
 from discomfy.embeds import history_embed, stats_embed
-from discomfy.views import report_error
+from discomfy.replies import report_error, send_ephemeral
 
 if TYPE_CHECKING:
     from discomfy.bot import DiscomfyBot

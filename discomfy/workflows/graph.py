@@ -73,14 +73,19 @@ def node_title(node: Mapping[str, Any]) -> str:
     return str(title) if title else str(node.get("class_type", "?"))
 
 
-def load_graph(path: Path) -> Graph:
-    """Read and check one exported graph; raises WorkflowFileError / WorkflowFormatError."""
+def read_text(path: Path) -> str:
+    """A workflow or mapping file's text (a BOM tolerated); raises WorkflowFileError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise WorkflowFileError("file not found", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkflowFileError(f"cannot be read: {exc}", file=str(path)) from exc
+
+
+def load_graph(path: Path) -> Graph:
+    """Read and check one exported graph; raises WorkflowFileError / WorkflowFormatError."""
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -15,7 +15,7 @@ from discomfy.errors import (
     WorkflowFileError,
     WorkflowLoadError,
 )
-from discomfy.workflows.graph import dangling_links, load_graph
+from discomfy.workflows.graph import dangling_links, load_graph, read_text
 from discomfy.workflows.library import WorkflowLibrary
 from discomfy.workflows.mapping import MappingReader
 from discomfy.workflows.model import WorkflowSpec
@@ -74,12 +74,7 @@ def read_workflow(mapping_path: Path) -> tuple[WorkflowSpec | None, list[Workflo
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise WorkflowFileError("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkflowFileError(f"cannot be read: {exc}", file=str(path)) from exc
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
