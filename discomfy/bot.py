@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,6 +13,7 @@ from discord.ext import commands
 
 from discomfy.cogs import EXTENSIONS
 from discomfy.comfy import ComfyError
+from discomfy.health import write_health
 from discomfy.live import Presenter
 from discomfy.replies import report_error
 from discomfy.views import DYNAMIC_ITEMS
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from discomfy.workflows import WorkflowLibrary
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15.0
 
 
 class NotAdminError(app_commands.CheckFailure):
@@ -55,6 +59,7 @@ class DiscomfyBot(commands.Bot):
         *,
         application_id: int | None = None,
     ) -> None:
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # DisComfy never joins voice
         intents = discord.Intents.none()
         intents.guilds = True  # channel and role cache; slash commands need no privileged intent
         super().__init__(
@@ -100,6 +105,23 @@ class DiscomfyBot(commands.Bot):
         self.presenter.resume(await self.jobs.resume_unfinished())
         await self.sync_commands()
         self.spawn(self._check_workflows_against_server(), name="workflow-check")
+        self.spawn(self._heartbeat(), name="health-heartbeat")
+
+    @property
+    def health_path(self) -> Path:
+        """Beside the job store: /app/data/health.json in the Docker image, read by its HEALTHCHECK."""
+        return Path(self.config.storage.database).parent / "health.json"
+
+    async def _heartbeat(self) -> None:
+        """Write the real connection state every few seconds, so a healthcheck means something."""
+        while True:
+            try:
+                await asyncio.to_thread(
+                    write_health, self.health_path, discord_ready=self.is_ready(), comfy_connected=self.comfy.connected
+                )
+            except OSError as exc:
+                log.warning("Cannot write the health file %s: %s", self.health_path, exc)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _check_workflows_against_server(self) -> None:
         """Warn early about missing custom nodes or model files, once ComfyUI answers."""
