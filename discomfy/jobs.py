@@ -103,6 +103,11 @@ class Job:
         return self.record.job_id
 
     @property
+    def tag(self) -> str:
+        """`job 3f2a9c1e (prompt 8d01b2aa)`: short ids for one log line per transition."""
+        return f"job {self.job_id[:8]} (prompt {(self.record.prompt_id or '-')[:8]})"
+
+    @property
     def finished(self) -> bool:
         return self.record.status not in UNFINISHED
 
@@ -253,7 +258,7 @@ class JobManager:
             await self._settle_failed(job, exc)
             raise
         job.record = await self.store.transition(record.job_id, JobStatus.QUEUED) or job.record
-        log.info("Job %s (%s) queued as prompt %s", job.job_id[:8], record.workflow, (record.prompt_id or "")[:8])
+        log.info("%s queued: %s for user %s", job.tag, record.workflow, record.owner_id)
         self._watch(job)
         return job
 
@@ -270,14 +275,14 @@ class JobManager:
         async for event in job.handle.events():
             if isinstance(event, Started) and job.record.status is JobStatus.QUEUED:
                 job.record = await self.store.transition(job.job_id, JobStatus.RUNNING) or job.record
-                log.info("Job %s running", job.job_id[:8])
+                log.info("%s running", job.tag)
             elif isinstance(event, Finished):
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
                 job.record = (
                     await self.store.transition(job.job_id, JobStatus.DELIVERING, output_files=files) or job.record
                 )
-                log.info("Job %s finished in ComfyUI with %d file(s)", job.job_id[:8], len(files))
+                log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
             elif isinstance(event, Failed):
                 await self._settle_failed(job, event.error)
@@ -290,7 +295,7 @@ class JobManager:
             )
             or job.record
         )
-        log.info("Job %s %s: %s", job.job_id[:8], status, error)
+        log.info("%s %s: %s", job.tag, status, error)
         self._live.pop(job.job_id, None)
         job.settled.set()
 
@@ -307,7 +312,7 @@ class JobManager:
         if record is None:
             return False
         job.record = record
-        log.info("Job %s delivered", job.job_id[:8])
+        log.info("%s delivered", job.tag)
         return True
 
     async def undeliverable(self, job: Job, reason: str) -> None:
