@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import discord
 from dotenv import load_dotenv
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run_bot(config))
     except DiscomfyError as exc:
         log.error("%s", exc)
+        return 1
+    except (aiohttp.ClientError, OSError) as exc:
+        log.error("Cannot reach Discord (%s). Check this machine's network and DNS, then start again.", exc)
         return 1
     except discord.LoginFailure:
         log.error(

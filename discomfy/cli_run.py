@@ -7,8 +7,11 @@ import asyncio
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
+
+from dotenv import load_dotenv
 
 from discomfy.comfy import (
     ComfyConnectionError,
@@ -24,6 +27,7 @@ from discomfy.comfy import (
     Started,
     WorkflowRejectedError,
 )
+from discomfy.config import DEFAULT_CONFIG_PATH, load_config
 from discomfy.errors import DiscomfyError
 from discomfy.progress import progress_bar
 from discomfy.workflows import apply_overrides, load_graph, randomize_seeds
@@ -37,7 +41,9 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "run",
         help="run an API-format workflow on ComfyUI and save its outputs",
         description="Submit WORKFLOW.json (ComfyUI 'Export (API)' format) with fresh seeds, show its "
-        "progress, and write its outputs to --out. Checks the bot's connection to ComfyUI.",
+        "progress, and write its outputs to --out/<prompt_id>/. Checks the bot's connection to ComfyUI. "
+        "Credentials for a ComfyUI behind a proxy come from the environment or .env (COMFY_API_KEY, or "
+        "COMFY_USERNAME and COMFY_PASSWORD).",
     )
     parser.add_argument("workflow", type=Path, help="an API-format workflow JSON file")
     parser.add_argument(
@@ -51,7 +57,7 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument("--seed", type=int, help="seed for every seed input (default: a fresh random one)")
     parser.add_argument("--out", type=Path, default=Path("output"), help="where to write outputs (default: output/)")
     parser.add_argument("--url", help=f"ComfyUI URL (default: comfy.url from --config, else {DEFAULT_URL})")
-    parser.add_argument("--config", type=Path, help="config.yaml to read comfy.url and credentials from")
+    parser.add_argument("--config", type=Path, help="config.yaml to read comfy.url and timeouts from")
     parser.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     parser.set_defaults(handler=run_command)
 
@@ -91,19 +97,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> ComfySettings:
-    out = args.out.resolve()
-    if args.config is not None or Path("config.yaml").exists():
-        from discomfy.config import load_config  # only when a config is involved
-
-        config = load_config(args.config or Path("config.yaml"))
-        base = config.comfy
-        return ComfySettings(
-            url=args.url or base.url,
-            headers=base.headers,
-            request_timeout=base.request_timeout,
-            download_dir=out,
-        )
-    return ComfySettings(url=args.url or DEFAULT_URL, download_dir=out)
+    """The bot's own ComfyUI settings (config.yaml if present, credentials from the environment or .env)."""
+    load_dotenv()
+    config = load_config(args.config or DEFAULT_CONFIG_PATH)
+    url = (args.url or config.comfy.url).rstrip("/")
+    return replace(config.comfy, url=url, download_dir=args.out.resolve())
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:

@@ -367,9 +367,9 @@ class JobManager:
             log.info("Resumed %d unfinished job(s)", len(jobs))
         return jobs
 
-    async def retry(self, record: JobRecord, owner_id: int) -> Job:
+    async def retry(self, record: JobRecord, owner_id: int, *, exempt: bool = False) -> Job:
         """Submit a stored job's exact graph again (after it was lost or failed)."""
-        self.check_limits(owner_id)
+        self.check_limits(owner_id, exempt=exempt)
         self._last_submit[owner_id] = time.monotonic()
         spec = self.workflows.find(record.workflow)
         new = _new_record(

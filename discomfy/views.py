@@ -357,7 +357,7 @@ class RetryButton(JobButton, template=rf"{PREFIX}:retry:{_JOB_ID}"):
             raise ActionRefusedError("Only a failed, cancelled or lost job can be retried.")
         bot.jobs.check_limits(interaction.user.id)
         await interaction.response.defer(thinking=True)
-        job = await bot.jobs.retry(record, interaction.user.id)
+        job = await bot.jobs.retry(record, interaction.user.id, exempt=bot.is_admin(interaction.user))
         await bot.presenter.present(interaction, [job])
 
 
