@@ -166,7 +166,8 @@ class JobButton(
             await report_error(interaction, exc, where=self.custom_id)
 
     async def run(self, interaction: Interaction) -> None:
-        raise NotImplementedError
+        """What the button does; every concrete button defines it."""
+        raise TypeError(f"{type(self).__name__} does not define run()")
 
 
 class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{_JOB_ID}"):
