@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -201,6 +202,22 @@ _Seconds = Annotated[float, Field(gt=0)]
 _Text = Annotated[str, Field(min_length=1)]
 
 
+def _usable_path(value: str) -> str:
+    """Refuse paths no file call could take, so they are named here rather than crash at startup."""
+    if "\0" in value:
+        raise PydanticCustomError("config", "expected a path, got text with a NUL character")
+    try:
+        Path(value).expanduser()
+    except RuntimeError:  # `~name/...` for a user this system does not have
+        raise PydanticCustomError(
+            "config", "cannot expand '{value}': no such user or home directory", {"value": value[:60]}
+        ) from None
+    return value
+
+
+_PathText = Annotated[_Text, AfterValidator(_usable_path)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -232,7 +249,7 @@ class _Discord(_Section):
 
 
 class _Workflows(_Section):
-    directory: _Text = "workflows"
+    directory: _PathText = "workflows"
     default: _Text | None = None
     upscale: _Text | None = None
 
@@ -271,13 +288,13 @@ class _Limits(_Section):
 
 class _Uploads(_Section):
     transcode_video: bool = True
-    ffmpeg: _Text = "ffmpeg"
+    ffmpeg: _PathText = "ffmpeg"
     edit_interval: Annotated[float, Field(ge=0.5)] = 1.5  # Discord allows ~5 edits per 5 s
 
 
 class _Storage(_Section):
-    database: _Text = "data/discomfy.sqlite3"
-    outputs: _Text = "data/outputs"
+    database: _PathText = "data/discomfy.sqlite3"
+    outputs: _PathText = "data/outputs"
 
 
 class _Logging(_Section):
@@ -406,7 +423,32 @@ def _read_yaml(path: Path, label: str) -> Any:
         raise ConfigError(label, "", f"invalid YAML{_yaml_location(exc)}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(label, "", f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(label, "", "invalid YAML: nested too deeply") from None
+    loop = _alias_loop(data)
+    if loop is not None:
+        raise ConfigError(label, loop, "contains itself (a YAML alias inside its own anchor)")
     return {} if data is None else data
+
+
+def _alias_loop(data: Any) -> str | None:
+    """The key path of a value that contains itself (`a: &x {b: *x}`), which no setting can be; else None."""
+    stack: list[tuple[Any, tuple[Any, ...], bool]] = [(data, (), False)]
+    open_ids: set[int] = set()
+    while stack:  # depth first without recursion: a deep file must not overflow the stack here either
+        value, loc, leaving = stack.pop()
+        if leaving:
+            open_ids.discard(id(value))
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if id(value) in open_ids:
+            return _key_path(loc) or "(top level)"
+        open_ids.add(id(value))
+        stack.append((value, loc, True))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        stack.extend((child, (*loc, key), False) for key, child in items)
+    return None
 
 
 def _yaml_location(exc: yaml.MarkedYAMLError) -> str:

@@ -27,6 +27,13 @@ COLOURS = {
     JobStatus.CANCELLED: discord.Colour.dark_grey(),
     JobStatus.LOST: discord.Colour.orange(),
 }
+#: Raised by discord.py when a command's options do not match what the bot registered: a client with a stale
+#: copy of the command (they are cached), never a bug of ours.
+STALE_COMMAND_ERRORS = (
+    discord.app_commands.TransformerError,
+    discord.app_commands.CommandSignatureMismatch,
+    discord.app_commands.CommandNotFound,
+)
 SHOWN_PARAMS = ("negative", "width", "height", "steps", "cfg", "sampler", "scheduler", "denoise", "length", "fps")
 PREVIEW_NAME = "preview.jpg"
 
@@ -143,6 +150,11 @@ def error_message(error: BaseException) -> str:
         return str(error)
     if isinstance(error, discord.app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, STALE_COMMAND_ERRORS):
+        return (
+            "Discord sent this command in an older shape than the bot now has (an option or choice changed). "
+            "Reload Discord (Ctrl+R), pick the options again and retry."
+        )
     if isinstance(error, discord.app_commands.CheckFailure):
         return str(error) or "You are not allowed to use this command."
     return "Something went wrong on our side. It has been logged."

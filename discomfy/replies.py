@@ -8,12 +8,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from discomfy.embeds import error_embed
+from discomfy.embeds import STALE_COMMAND_ERRORS, error_embed
 from discomfy.errors import DiscomfyError
 
 log = logging.getLogger(__name__)
 
-EXPECTED = (DiscomfyError, app_commands.CheckFailure, app_commands.CommandOnCooldown)
+EXPECTED = (DiscomfyError, app_commands.CheckFailure, app_commands.CommandOnCooldown, *STALE_COMMAND_ERRORS)
 
 
 async def send_ephemeral(interaction: discord.Interaction[Any], **kwargs: Any) -> None:

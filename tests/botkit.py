@@ -206,10 +206,16 @@ async def start_bot(
     *,
     workflows: Path = WORKFLOWS,
     workflow_settings: Mapping[str, Any] | None = None,
+    comfy_settings: Mapping[str, Any] | None = None,
     **sections: Any,
 ) -> AsyncIterator[BotKit]:
-    """A logged-in DiscomfyBot on the fakes; everything is closed afterwards (also after a `restart`)."""
+    """A logged-in DiscomfyBot on the fakes; everything is closed afterwards (also after a `restart`).
+
+    `comfy_settings` (e.g. `{"request_timeout": 1.0}`) go into the config's `comfy` section next to its url.
+    """
     install_models(comfy)
+    if comfy_settings:
+        sections["comfy"] = dict(comfy_settings)
     config = make_config(tmp_path, comfy.url, workflows=workflows, workflow_settings=workflow_settings, **sections)
     store = await JobStore.open(config.storage.database)
     kit: BotKit | None = None

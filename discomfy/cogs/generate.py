@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -100,6 +101,10 @@ class GenerateCog(commands.Cog, name="Generate"):
         limit = self.bot.config.limits.max_count
         if count > limit:
             raise LimitError(f"You can ask for at most {limit} at once (you asked for {count}).")
+        if count < 1:  # Discord enforces the option's minimum, a forged or stale payload may not
+            raise InvalidParameterError(
+                f"count must be a whole number from 1 to {limit} (got {count}).", parameter="count"
+            )
         options = {"negative": negative, "width": width, "height": height, "steps": steps, "cfg": cfg}
         ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image)
         await self._start(interaction, ask, count)
@@ -151,7 +156,7 @@ class GenerateCog(commands.Cog, name="Generate"):
         deferral = await interaction.response.defer(thinking=True)
         images = {}
         if ask.image is not None and slot is not None:
-            images[slot] = InputImage(await ask.image.read(), ask.image.filename)
+            images[slot] = InputImage(await _download(ask.image), ask.image.filename)
         request = JobRequest(
             owner_id=interaction.user.id,
             channel_id=interaction.channel_id or 0,
@@ -204,6 +209,10 @@ class GenerateCog(commands.Cog, name="Generate"):
 
     def _check_image(self, attachment: discord.Attachment) -> None:
         """Type and size from the attachment's metadata, before a single byte is downloaded."""
+        if not isinstance(attachment, discord.Attachment):  # the payload named a file it did not describe
+            raise InvalidParameterError(
+                "The attached file did not come through with the command; attach it again.", parameter="image"
+            )
         content_type = (attachment.content_type or "").split(";")[0].strip().lower()
         if content_type not in IMAGE_TYPES and PurePath(attachment.filename).suffix.lower() not in IMAGE_SUFFIXES:
             raise InvalidParameterError(
@@ -218,6 +227,25 @@ class GenerateCog(commands.Cog, name="Generate"):
                 f"`{attachment.filename}` is {attachment.size / 2**20:.1f} MB; "
                 f"images up to {self.bot.config.limits.max_input_image_mb:g} MB are accepted."
             )
+
+
+async def _download(attachment: discord.Attachment) -> bytes:
+    """The attachment's bytes from Discord's CDN; a failed download is the user's to retry, not a crash."""
+    try:
+        return await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+        log.info("Could not download attachment %s: %s", attachment.filename, exc)
+        raise InvalidParameterError(
+            f"Could not download `{attachment.filename}` from Discord ({_reason(exc)}), so nothing was started. "
+            "Attach it again and retry.",
+            parameter="image",
+        ) from exc
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, discord.HTTPException):
+        return f"{exc.status}: {exc.text}" if exc.text else str(exc.status)
+    return "the connection failed" if isinstance(exc, aiohttp.ClientError) else "it took too long"
 
 
 def _no_option(spec: WorkflowSpec, option: str) -> UnknownParameterError:

@@ -167,7 +167,9 @@ class ComfyService:
         try:
             number = await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
         except BaseException:
-            del self._jobs[prompt_id]
+            # An attempt that timed out may still have been queued, run and completed (which drops the job) by
+            # the time the last retry fails: the original error must reach the caller, not a KeyError.
+            self._jobs.pop(prompt_id, None)
             raise
         job._accepted(number)
         log.info("Job %s submitted (queue number %s)", prompt_id[:8], number)

@@ -81,6 +81,8 @@ def read_text(path: Path) -> str:
         raise WorkflowFileError("file not found", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkflowFileError(f"cannot be read: {exc}", file=str(path)) from exc
+    except ValueError as exc:  # a NUL character in the name a mapping gave
+        raise WorkflowFileError(f"is not a usable file name: {exc}", file=repr(str(path))) from exc
 
 
 def load_graph(path: Path) -> Graph:
@@ -92,6 +94,8 @@ def load_graph(path: Path) -> Graph:
         raise WorkflowFileError(
             f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), line=exc.lineno
         ) from exc
+    except RecursionError:
+        raise WorkflowFileError("invalid JSON: nested too deeply", file=str(path)) from None
     return parse_graph(data, file=str(path))
 
 

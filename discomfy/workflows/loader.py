@@ -83,6 +83,8 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
         raise WorkflowFileError(f"invalid YAML: {reason}", file=str(path), line=line) from exc
     except yaml.YAMLError as exc:
         raise WorkflowFileError(f"invalid YAML: {exc}", file=str(path)) from exc
+    except RecursionError:
+        raise WorkflowFileError("invalid YAML: nested too deeply", file=str(path)) from None
     if not isinstance(data, Mapping):
         raise WorkflowFileError("must be a YAML mapping (graph:, parameters:, ...)", file=str(path))
     return data
@@ -90,7 +92,7 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
 
 def _graph_name(data: Mapping[str, Any], path: Path) -> str:
     graph = data.get("graph")
-    if not isinstance(graph, str) or not graph.strip():
+    if not isinstance(graph, str) or not graph.strip() or "\0" in graph:
         raise MappingError(
             f"must name the exported API-format JSON beside it, e.g. graph: {path.stem}.json",
             file=str(path),

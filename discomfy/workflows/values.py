@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from typing import Any
 
 from discomfy.errors import InvalidParameterError
@@ -13,6 +14,7 @@ from discomfy.workflows.model import ParamSpec, ParamType
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _INT_RE = re.compile(r"[+-]?\d+")
+_INVISIBLE = frozenset({"Cc", "Cf"})  # control and format characters (zero-width space, joiners, BOM...)
 MAX_IMAGE_NAME = 255
 
 
@@ -116,7 +118,7 @@ def _to_image(param: ParamSpec, value: Any) -> str:
 def _to_str(param: ParamSpec, value: Any) -> str:
     if not isinstance(value, str):
         raise _invalid(param, value, "text")
-    if param.required and not value.strip():
+    if param.required and not _visible(value):
         raise InvalidParameterError(f"{param.name} must not be empty.", parameter=param.name, allowed="text")
     if param.max_length is not None and len(value) > param.max_length:
         raise InvalidParameterError(
@@ -125,6 +127,11 @@ def _to_str(param: ParamSpec, value: Any) -> str:
             allowed=param.describe_allowed(),
         )
     return value
+
+
+def _visible(text: str) -> bool:
+    """True if anything is left once spaces, zero-width and other invisible format characters are dropped."""
+    return any(not char.isspace() and unicodedata.category(char) not in _INVISIBLE for char in text)
 
 
 def parse_text(text: str) -> Any:

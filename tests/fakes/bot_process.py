@@ -3,8 +3,9 @@
     python -m tests.fakes.bot_process CONFIG.yaml DISCORD_API_BASE [PAYLOAD.json]
 
 It builds the bot exactly as bot.py does (`open_bot`), logs in to the fake Discord (which runs the
-real setup_hook, and with it the recovery of unfinished jobs), optionally dispatches one
-INTERACTION_CREATE payload, prints READY and runs until killed.
+real setup_hook, and with it the recovery of unfinished jobs), optionally dispatches the
+INTERACTION_CREATE payload in PAYLOAD.json (or each of a JSON list of them, in order, every one
+handled before the next), prints READY and runs until killed.
 """
 
 from __future__ import annotations
@@ -22,19 +23,21 @@ from discomfy.log import setup_logging
 from tests.fakes import payloads
 
 
-async def main(config_path: Path, api_base: str, payload: dict | None) -> None:
+async def main(config_path: Path, api_base: str, interactions: list[dict]) -> None:
     discord.http.Route.BASE = api_base
     config = load_config(config_path, env={})
     setup_logging("INFO")
     async with open_bot(config) as bot:
         await bot.login("test-token")
-        if payload is not None:
-            payloads.dispatch(bot, payload)
+        for payload in interactions[:-1]:
+            await payloads.dispatch_and_wait(bot, payload, timeout=30)
+        if interactions:
+            payloads.dispatch(bot, interactions[-1])
         sys.stdout.write("READY\n")
         sys.stdout.flush()
         await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    interaction = json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else None
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], interaction))
+    loaded = json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else []
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], loaded if isinstance(loaded, list) else [loaded]))

@@ -1,0 +1,241 @@
+"""The loopback fakes in their own processes, so the process under test is the only one measured.
+
+    python -m bench._servers comfy OUTPUT_DIR     # FakeComfy, prints `URL <http url>`
+    python -m bench._servers discord              # FakeDiscordAPI (no upload limit), prints `URL <api base>`
+
+Each then reads commands on stdin, one a line, answered `OK` (or `ERROR ...`):
+
+- `size <bytes>` (comfy): every later output file is exactly that big (0: back to normal);
+- `step_delay <seconds>` (comfy): seconds each sampler step sleeps;
+- `dump <path>`: write what was seen so far as JSON to `path` (comfy: monotonic stamps per prompt_id and
+  request counts; discord: every request with its method, path, status, arrival and file parts);
+- `reset`: forget what was seen so far.
+
+End of stdin stops the server. Stamps are `time.monotonic()`, which on Linux is CLOCK_MONOTONIC for every
+process on the machine, so they compare directly with the same clock in the benchmark process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tests.botkit import install_models
+from tests.fakes.comfy_server import FakeComfy, _ServerState
+from tests.fakes.discord_api import FakeDiscordAPI
+
+_LINE_LIMIT = 1 << 16
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class StampedComfy(FakeComfy):
+    """FakeComfy that stamps each prompt's POST arrival, start, `execution_start` send and finish (history written).
+
+    The stamps are taken in the fake's own middleware slot, message hook and history dict; the fake is not edited.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.posted: dict[str, float] = {}  # prompt_id -> POST /prompt arrived
+        self.started: dict[str, float] = {}  # prompt_id -> the worker began executing it
+        self.start_sent: dict[str, float] = {}  # prompt_id -> `execution_start` handed to its socket
+        self.finished: dict[str, float] = {}  # prompt_id -> history entry written (the job is done on the server)
+
+    async def _start_server(self, port: int) -> None:
+        await super()._start_server(port)
+        self._state.history = _StampedHistory(self.finished)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        arrived = time.monotonic()
+        response = await super()._middleware(request, handler)
+        route = request.path[4:] if request.path.startswith("/api/") else request.path
+        if request.method == "POST" and route == "/prompt" and isinstance(response, web.Response):
+            answer = json.loads(response.body) if response.status == 200 and response.body else {}
+            if "prompt_id" in answer:  # the client's own id, or the one the server made up
+                self.posted[answer["prompt_id"]] = arrived
+        return response
+
+    def _add_message(self, st: _ServerState, run: Any, event: str, data: dict[str, Any], *, broadcast: bool) -> None:
+        if event == "execution_start":
+            self.started[run.prompt_id] = time.monotonic()
+        super()._add_message(st, run, event, data, broadcast=broadcast)
+
+    async def _send_to_socket(self, ws: web.WebSocketResponse, event: Any, payload: Any) -> None:  # type: ignore[override]
+        if event == "execution_start" and isinstance(payload, dict):
+            self.start_sent.setdefault(str(payload.get("prompt_id")), time.monotonic())
+        await FakeComfy._send_to_socket(ws, event, payload)
+
+    def dump(self) -> dict[str, Any]:
+        routes: dict[str, int] = {}
+        for request in self.requests:
+            key = f"{request.method} {request.route.split('/')[1] if request.route.count('/') > 1 else request.route}"
+            routes[key] = routes.get(key, 0) + 1
+        return {
+            "posted": self.posted,
+            "started": self.started,
+            "start_sent": self.start_sent,
+            "finished": self.finished,
+            "requests": routes,
+            "ws_connections": self.ws_connections,
+        }
+
+    def reset(self) -> None:
+        for stamps in (self.posted, self.started, self.start_sent, self.finished):
+            stamps.clear()
+        self.requests.clear()
+        self.ws_connections = 0
+
+
+class _StampedHistory(dict[str, Any]):
+    """The fake's history dict; writing an entry stamps the moment the prompt finished on the server."""
+
+    def __init__(self, stamps: dict[str, float]) -> None:
+        super().__init__()
+        self._stamps = stamps
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._stamps.setdefault(key, time.monotonic())
+
+
+def _discord_dump(fake: FakeDiscordAPI) -> list[dict[str, Any]]:
+    return [
+        {
+            "method": r.method,
+            "path": r.path,
+            "status": r.status,
+            "received_at": r.received_at,
+            "files": [[f.filename, f.size] for f in r.files],
+        }
+        for r in fake.requests
+    ]
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def _commands() -> AsyncIterator[tuple[str, str]]:
+    reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        command, _, argument = line.decode().strip().partition(" ")
+        yield command, argument
+
+
+async def _serve_comfy(output_dir: Path) -> None:
+    async with StampedComfy(step_delay=0.0, output_dir=output_dir) as fake:
+        install_models(fake)
+        _say(f"URL {fake.url}")
+        async for command, argument in _commands():
+            if command == "size":
+                fake.output_size = int(argument) or None
+            elif command == "step_delay":
+                fake.step_delay = float(argument)
+            elif command == "dump":
+                await asyncio.to_thread(Path(argument).write_text, json.dumps(fake.dump()))
+            elif command == "reset":
+                fake.reset()
+            else:
+                _say(f"ERROR unknown command {command!r}")
+                continue
+            _say("OK")
+
+
+async def _serve_discord() -> None:
+    async with FakeDiscordAPI(upload_limit=None, keep_file_bytes=0) as fake:
+        _say(f"URL {fake.api_base}")
+        async for command, argument in _commands():
+            if command == "dump":
+                await asyncio.to_thread(Path(argument).write_text, json.dumps(_discord_dump(fake)))
+            elif command == "reset":
+                fake.requests.clear()
+            else:
+                _say(f"ERROR unknown command {command!r}")
+                continue
+            _say("OK")
+
+
+class ServerProcess:
+    """The benchmark's handle on one fake running in a child process."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str, scratch: Path) -> None:
+        self.process = process
+        self.url = url
+        self._scratch = scratch
+        self._dumps = 0
+
+    @classmethod
+    async def start(cls, kind: str, scratch: Path, *args: str) -> ServerProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench._servers",
+            kind,
+            *args,
+            cwd=_REPO,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        server = cls(process, "", scratch)
+        server.url = (await server._line()).removeprefix("URL ")
+        return server
+
+    async def command(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text.encode() + b"\n")
+        await self.process.stdin.drain()
+        answer = await self._line()
+        if answer != "OK":
+            raise RuntimeError(f"the fake answered {answer!r} to {text!r}")
+
+    async def dump(self) -> Any:
+        self._dumps += 1
+        path = self._scratch / f"dump-{self.process.pid}-{self._dumps}.json"
+        await self.command(f"dump {path}")
+        text = await asyncio.to_thread(path.read_text)
+        await asyncio.to_thread(path.unlink)
+        return json.loads(text)
+
+    async def stop(self) -> None:
+        """Close its stdin (it stops and cleans up by itself); kill it only if it hangs."""
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 15)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+
+    async def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError("a fake server process exited early")
+        return line.decode().strip()
+
+
+def main() -> None:
+    kind = sys.argv[1]
+    if kind == "comfy":
+        asyncio.run(_serve_comfy(Path(sys.argv[2])))
+    elif kind == "discord":
+        asyncio.run(_serve_discord())
+    else:
+        raise SystemExit(f"unknown server kind {kind!r}")
+
+
+if __name__ == "__main__":
+    main()
