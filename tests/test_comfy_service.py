@@ -301,3 +301,31 @@ async def test_a_queue_snapshot_older_than_a_submission_never_fails_that_job(ser
     fake_comfy.release()
     results = await asyncio.wait_for(asyncio.gather(*jobs), 30)
     assert all(result.files for result in results)
+
+
+async def test_a_slow_history_answer_delays_a_finished_job_but_never_fails_it(fake_comfy, tmp_path):
+    settings = settings_for(fake_comfy, tmp_path, request_timeout=0.3)
+    async with ComfyService(settings) as comfy:
+        assert await comfy.wait_connected(5)
+        fake_comfy.hold()
+        job = await comfy.submit(sampler_graph(steps=2))
+        fake_comfy.delay_answers[f"/history/{job.prompt_id}"] = 1.0  # longer than the request timeout
+        fake_comfy.release()
+        await asyncio.sleep(1.5)
+        assert not job.done
+        fake_comfy.delay_answers.clear()
+        result = await asyncio.wait_for(job.result(), 10)
+    assert result.files
+
+
+async def test_a_job_whose_fate_comfyui_cannot_tell_fails_after_the_grace_period(fake_comfy, tmp_path):
+    settings = settings_for(fake_comfy, tmp_path, request_timeout=0.3, give_up_after=1.0, submit_retries=0)
+    async with ComfyService(settings) as comfy:
+        assert await comfy.wait_connected(5)
+        fake_comfy.hold()
+        job = await comfy.submit(sampler_graph(steps=2))
+        fake_comfy.stall(1.0)  # every HTTP answer now comes after our timeout
+        fake_comfy.release()
+        with pytest.raises(ComfyConnectionError):
+            await asyncio.wait_for(job.result(), 10)
+        fake_comfy.stall(0)

@@ -130,11 +130,11 @@ class GenerateCog(commands.Cog, name="Generate"):
         """Sweep N seeds of one prompt; the results come as one message with a contact sheet."""
         limits = self.bot.config.limits
         count = count if count is not None else limits.default_batch
-        if count > limits.max_batch:
-            raise LimitError(f"A batch can have at most {limits.max_batch} seeds (you asked for {count}).")
+        if not 2 <= count <= limits.max_batch:
+            raise LimitError(f"A batch has at least 2 and at most {limits.max_batch} seeds (you asked for {count}).")
         options = {"negative": negative, "width": width, "height": height, "steps": steps, "cfg": cfg}
         ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image)
-        await self._start(interaction, ask, max(count, 2), sweep=True)
+        await self._start(interaction, ask, count, sweep=True)
 
     @generate.autocomplete("workflow")
     @batch.autocomplete("workflow")

@@ -96,12 +96,12 @@ class ComfyClient:
         raise AssertionError("unreachable")
 
     async def _already_queued(self, prompt_id: str) -> bool:
-        """After a transport error on POST /prompt: did the server take it anyway? (avoids duplicates)"""
+        """After a transport error on POST /prompt: did the server take it anyway (queued, or even done)?"""
         try:
             state = await self.queue()
+            return state.knows(prompt_id) or await self.history(prompt_id) is not None
         except ComfyError:
             return False
-        return state.is_running(prompt_id) or state.position(prompt_id) is not None
 
     async def history(self, prompt_id: str) -> Mapping[str, Any] | None:
         """The history entry of a prompt, or None while it is unknown, pending or running."""
@@ -182,7 +182,7 @@ class ComfyClient:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             if partial is not None:
                 await asyncio.to_thread(partial.unlink, missing_ok=True)
-            raise OutputDownloadError(output.filename, _describe(exc)) from exc
+            raise OutputDownloadError(output.filename, _describe(exc), transient=True) from exc
         await asyncio.to_thread(partial.replace, target)
         return DownloadedFile(output=output, path=target, size=size, content_type=content_type)
 

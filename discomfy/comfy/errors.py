@@ -123,7 +123,8 @@ class JobLostError(ComfyError):
 class OutputDownloadError(ComfyError):
     """A finished job's output file could not be fetched from ComfyUI."""
 
-    def __init__(self, filename: str, reason: str) -> None:
+    def __init__(self, filename: str, reason: str, *, transient: bool = False) -> None:
         self.filename = filename
         self.reason = reason
+        self.transient = transient  # the transfer broke (worth another try), rather than a refusal
         super().__init__(f"Could not download output {filename!r}: {reason}")

@@ -84,6 +84,7 @@ class ComfyJob:
         self.last_activity = self.created_at
         self.finishing = False  # a history read (and downloads) for the final result is under way
         self.cancelling = False  # a cancel is deleting it from the queue: absence there is not a loss
+        self.unreachable_since: float | None = None  # ComfyUI could not tell this job's fate since then
         self._watchers: list[_Watcher] = []
         self._future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
         self._future.add_done_callback(_mark_retrieved)

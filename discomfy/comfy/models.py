@@ -22,6 +22,7 @@ class ComfySettings:
     reconnect_min_delay: float = 0.5
     reconnect_max_delay: float = 30.0
     watchdog_interval: float = 15.0  # a job silent this long is looked up in /queue and /history
+    give_up_after: float = 600.0  # a job whose fate ComfyUI cannot tell us for this long fails, saying why
     queue_refresh_delay: float = 0.05  # coalesces a burst of `status` messages into one GET /queue
     download_dir: Path = Path("data/outputs")
     download_chunk_size: int = 1024 * 1024

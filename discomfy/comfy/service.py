@@ -14,7 +14,13 @@ from typing import Any, Self
 import aiohttp
 
 from discomfy.comfy.client import ComfyClient
-from discomfy.comfy.errors import ComfyError, JobCancelledError, JobLostError
+from discomfy.comfy.errors import (
+    ComfyConnectionError,
+    ComfyError,
+    JobCancelledError,
+    JobLostError,
+    OutputDownloadError,
+)
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.models import (
     ComfySettings,
@@ -341,11 +347,30 @@ class ComfyService:
             )
             log.info("Job %s finished with %d file(s)", job.prompt_id[:8], len(deliverables))
         except ComfyError as exc:
+            if _transient(exc) and not self._give_up([job], exc):
+                log.warning("Job %s: ComfyUI did not answer (%s); the watchdog will look again", job.prompt_id[:8], exc)
+                job.last_activity = time.monotonic()
+                return
             job._fail(exc)
             log.warning("Job %s could not be completed: %s", job.prompt_id[:8], exc)
         finally:
             job.finishing = False
-            self._jobs.pop(job.prompt_id, None)
+            if job.done:
+                self._jobs.pop(job.prompt_id, None)
+
+    def _give_up(self, jobs: list[ComfyJob], error: ComfyError) -> bool:
+        """Note that ComfyUI could not tell these jobs' fate; fail those it has not answered for too long."""
+        now = time.monotonic()
+        for job in jobs:
+            if job.unreachable_since is None:
+                job.unreachable_since = now
+            elif now - job.unreachable_since > self.settings.give_up_after:
+                job._fail(error)
+                self._jobs.pop(job.prompt_id, None)
+                log.warning(
+                    "Job %s given up: ComfyUI unreachable for %.0f s", job.prompt_id[:8], now - job.unreachable_since
+                )
+        return all(job.done for job in jobs)
 
     async def _history_entry(self, prompt_id: str, *, retry: bool) -> Mapping[str, Any] | None:
         entry = await self.client.history(prompt_id)
@@ -367,10 +392,12 @@ class ComfyService:
                 state = await self.refresh_queue()
             except ComfyError as exc:
                 log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc)
+                self._give_up([j for j in jobs if not j.done and not j.finishing], exc)
                 return
         for job in jobs:
             if job.done or job.finishing or job.cancelling or job.status is JobStatus.SUBMITTING:
                 continue
+            job.unreachable_since = None
             if state.knows(job.prompt_id) or job.accepted_at > state.requested_at:
                 job.last_activity = time.monotonic()  # waiting, or too new for this snapshot to tell
                 continue
@@ -403,3 +430,8 @@ class ComfyService:
                 # (a stale socket with our clientId closed after we reconnected). Open a new one.
                 log.warning("WebSocket silent while a job runs; reconnecting")
                 await tracker.reconnect()
+
+
+def _transient(error: ComfyError) -> bool:
+    """A failure to reach ComfyUI (worth another look), rather than ComfyUI saying no."""
+    return isinstance(error, ComfyConnectionError) or (isinstance(error, OutputDownloadError) and error.transient)
