@@ -274,3 +274,49 @@ async def test_a_node_failing_while_running_shows_the_node_the_reason_and_a_retr
     custom_ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
     assert f"discomfy:retry:{record.job_id}" in custom_ids
     assert message["attachments"] == []
+
+
+# ---- settings: the workflow's other parameters -------------------------------------------------------
+
+
+def posted_graph(kit: BotKit) -> dict[str, Any]:
+    (post,) = [r for r in kit.comfy.requests if r.method == "POST" and r.path.endswith("/prompt")]
+    return post.json["prompt"]
+
+
+async def test_settings_reach_parameters_that_have_no_option_of_their_own(kit: BotKit) -> None:
+    await kit.command("generate", {"prompt": "a red fox", "settings": "sampler=euler scheduler=normal batch_size=2"})
+    await kit.settle()
+
+    sampler = posted_graph(kit)["3"]["inputs"]
+    assert (sampler["sampler_name"], sampler["scheduler"]) == ("euler", "normal")
+    assert posted_graph(kit)["5"]["inputs"]["batch_size"] == 2
+
+
+async def test_an_unknown_setting_is_refused_naming_the_ones_the_workflow_has(kit: BotKit) -> None:
+    payload = await kit.command("generate", {"prompt": "a red fox", "settings": "denoise=0.5"})
+
+    text = refusal(kit, payload)
+    assert "no setting `denoise`" in text
+    assert "sampler" in text
+    assert kit.comfy.prompts_received == 0
+
+
+async def test_a_setting_outside_its_choices_is_refused_with_the_allowed_values(kit: BotKit) -> None:
+    payload = await kit.command("generate", {"prompt": "a red fox", "settings": "sampler=warp-drive"})
+
+    text = refusal(kit, payload)
+    assert "sampler" in text
+    assert "euler" in text
+    assert kit.comfy.prompts_received == 0
+
+
+async def test_settings_autocomplete_offers_the_remaining_parameters_with_defaults(kit: BotKit) -> None:
+    payload = payloads.autocomplete("generate", "settings", "sampler=euler", {"prompt": "x"})
+    await payloads.dispatch_and_wait(kit.bot, payload)
+
+    values = [c["value"] for c in kit.discord.interaction(payload).autocomplete_choices]
+    assert values
+    assert all(v.startswith("sampler=euler ") for v in values)
+    assert any("scheduler=" in v for v in values)
+    assert not any(v.count("sampler=") > 1 for v in values)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from discomfy.comfy import WorkflowRejectedError
 from discomfy.embeds import rejected_embed
 from discomfy.errors import InvalidParameterError, LimitError, UnknownParameterError
 from discomfy.jobs import InputImage, JobRequest
-from discomfy.workflows import ParamType, WorkflowSpec, build_workflow, sweep_seeds
+from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
 from discomfy.workflows.seeds import check_seed
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ DESCRIPTIONS: dict[str, str] = {
     "cfg": "How closely to follow the prompt (CFG, or guidance for Flux)",
     "seed": "Seed to reproduce a result (0 to 18446744073709551615); a sweep starts here",
     "image": "An image to start from (only for workflows that take one)",
+    "settings": "More of the workflow's parameters, e.g. denoise=0.6 sampler=euler",
 }
 
 
@@ -71,6 +74,7 @@ class _Ask:
     size: str | None
     seed: str | None
     image: discord.Attachment | None
+    settings: str | None = None
 
 
 class GenerateCog(commands.Cog, name="Generate"):
@@ -96,6 +100,7 @@ class GenerateCog(commands.Cog, name="Generate"):
         seed: str | None = None,
         image: discord.Attachment | None = None,
         count: app_commands.Range[int, 1, COUNT_MAX] = 1,
+        settings: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
         """Generate an image (or a video) from a prompt with one of the server's workflows."""
         limit = self.bot.config.limits.max_count
@@ -106,7 +111,7 @@ class GenerateCog(commands.Cog, name="Generate"):
                 f"count must be a whole number from 1 to {limit} (got {count}).", parameter="count"
             )
         options = {"negative": negative, "width": width, "height": height, "steps": steps, "cfg": cfg}
-        ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image)
+        ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image, settings)
         await self._start(interaction, ask, count)
 
     @app_commands.command(name="batch")
@@ -126,6 +131,7 @@ class GenerateCog(commands.Cog, name="Generate"):
         steps: app_commands.Range[int, 1, 1000] | None = None,
         cfg: app_commands.Range[float, 0.0, 100.0] | None = None,
         image: discord.Attachment | None = None,
+        settings: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
         """Sweep N seeds of one prompt; the results come as one message with a contact sheet."""
         limits = self.bot.config.limits
@@ -133,8 +139,28 @@ class GenerateCog(commands.Cog, name="Generate"):
         if not 2 <= count <= limits.max_batch:
             raise LimitError(f"A batch has at least 2 and at most {limits.max_batch} seeds (you asked for {count}).")
         options = {"negative": negative, "width": width, "height": height, "steps": steps, "cfg": cfg}
-        ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image)
+        ask = _Ask(prompt, workflow, options, size.value if size else None, seed, image, settings)
         await self._start(interaction, ask, count, sweep=True)
+
+    @generate.autocomplete("settings")
+    @batch.autocomplete("settings")
+    async def _settings_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Offer the chosen workflow's parameters that have no option of their own, with their defaults."""
+        spec = self.bot.workflows.find(interaction.namespace.workflow or self.bot.config.workflows.default or "")
+        spec = spec or next(iter(self.bot.workflows), None)
+        if spec is None:
+            return []
+        written = current.rstrip()
+        named = {token.split("=", 1)[0] for token in written.split()}
+        choices = []
+        for param in settable_parameters(spec):
+            if param.name in named:
+                continue
+            value = f"{written} {param.name}={param.default}".strip()
+            label = f"{value}  ({param.describe_allowed()})"
+            if len(value) <= 100:
+                choices.append(app_commands.Choice(name=label[:100], value=value))
+        return choices[:25]
 
     @generate.autocomplete("workflow")
     @batch.autocomplete("workflow")
@@ -199,6 +225,7 @@ class GenerateCog(commands.Cog, name="Generate"):
             if name is None:
                 raise _no_option(spec, "size" if option in from_size else option)
             values[name] = value
+        values.update(_parse_settings(spec, ask.settings, taken=values.keys()))
         slot = next((p.name for p in spec.parameters if p.type is ParamType.IMAGE), None)
         if ask.image is not None:
             if slot is None:
@@ -246,6 +273,42 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, discord.HTTPException):
         return f"{exc.status}: {exc.text}" if exc.text else str(exc.status)
     return "the connection failed" if isinstance(exc, aiohttp.ClientError) else "it took too long"
+
+
+def settable_parameters(spec: WorkflowSpec) -> list[ParamSpec]:
+    """The workflow's parameters without an option of their own, which `settings` reaches."""
+    own = {name for names in OPTION_PARAMETERS.values() for name in names}
+    return [p for p in spec.parameters if p.name not in own and p.type is not ParamType.IMAGE]
+
+
+def _parse_settings(spec: WorkflowSpec, text: str | None, *, taken: Iterable[str]) -> dict[str, str]:
+    """`denoise=0.6 sampler=euler` (quotes allowed) into parameter values; build_workflow checks each value."""
+    if not text or not text.strip():
+        return {}
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise InvalidParameterError(f"settings: {exc} (close the quote).", parameter="settings") from None
+    allowed = {p.name for p in settable_parameters(spec)}
+    taken = set(taken)
+    offered = ", ".join(sorted(allowed)) or "none"
+    values: dict[str, str] = {}
+    for token in tokens:
+        name, sep, value = token.partition("=")
+        if not sep or not name:
+            raise InvalidParameterError(
+                f"settings: `{token}` is not name=value (for example denoise=0.6).", parameter="settings"
+            )
+        if name in taken:
+            raise InvalidParameterError(f"settings: set `{name}` with its own option.", parameter="settings")
+        if name not in allowed:
+            raise UnknownParameterError(
+                f"The workflow {spec.title} (`{spec.name}`) has no setting `{name}`. Its settings are: {offered}.",
+                parameter=name,
+                allowed=offered,
+            )
+        values[name] = value
+    return values
 
 
 def _no_option(spec: WorkflowSpec, option: str) -> UnknownParameterError:
