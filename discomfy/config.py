@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import base64
-import difflib
 import hmac
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    HttpUrl,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
 
 from discomfy.comfy.models import ComfySettings
+from discomfy.config_schema import (
+    ComfyEnv,
+    ConfigProblem,
+    DiscordEnv,
+    File,
+    RequiredDiscordEnv,
+    key_path,
+    validate,
+)
 from discomfy.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,9 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 ENV_VARIABLES = ("DISCORD_TOKEN", "COMFY_API_KEY", "COMFY_USERNAME", "COMFY_PASSWORD")
 
-_DEFAULT_COMFY = ComfySettings()
 _NO_FILE = "<no config file>"
-_M = TypeVar("_M", bound="BaseModel")
 
 
 class Secret:
@@ -160,17 +153,6 @@ class Config:
         return tuple(v for v in values if v)
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    """One thing wrong, located by its key path (`limits.max_count`) or environment variable."""
-
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}" if self.key else self.message
-
-
 class InvalidConfigError(ConfigError):
     """Every problem found in one pass, so an admin fixes the file once rather than once per key."""
 
@@ -181,187 +163,6 @@ class InvalidConfigError(ConfigError):
         else:
             lines = "\n".join(f"  {problem}" for problem in self.problems)
             super().__init__(file, "", f"{len(self.problems)} problems:\n{lines}")
-
-
-# ---- the file format: pydantic models ---------------------------------------------------------
-
-
-def _digits_to_int(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
-    return value
-
-
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-_Snowflake = Annotated[int, BeforeValidator(_digits_to_int), Field(gt=0)]
-_Count = Annotated[int, Field(ge=1)]
-_Seconds = Annotated[float, Field(gt=0)]
-_Text = Annotated[str, Field(min_length=1)]
-
-
-def _usable_path(value: str) -> str:
-    """Refuse paths no file call could take, so they are named here rather than crash at startup."""
-    if "\0" in value:
-        raise PydanticCustomError("config", "expected a path, got text with a NUL character")
-    try:
-        Path(value).expanduser()
-    except RuntimeError:  # `~name/...` for a user this system does not have
-        raise PydanticCustomError(
-            "config", "cannot expand '{value}': no such user or home directory", {"value": value[:60]}
-        ) from None
-    return value
-
-
-_PathText = Annotated[_Text, AfterValidator(_usable_path)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _Comfy(_Section):
-    url: Annotated[HttpUrl, Field(strict=False)] = HttpUrl(_DEFAULT_COMFY.url)
-    request_timeout: _Seconds = _DEFAULT_COMFY.request_timeout
-    watchdog_interval: _Seconds = _DEFAULT_COMFY.watchdog_interval
-    reconnect_max_delay: Annotated[float, Field(ge=_DEFAULT_COMFY.reconnect_min_delay)] = (
-        _DEFAULT_COMFY.reconnect_max_delay
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _no_credentials_in_url(cls, url: HttpUrl) -> HttpUrl:
-        if url.username or url.password:
-            raise PydanticCustomError(
-                "config",
-                "credentials do not belong in the URL; set COMFY_USERNAME and COMFY_PASSWORD "
-                "(or COMFY_API_KEY) in .env instead",
-            )
-        return url
-
-
-class _Discord(_Section):
-    guild_ids: list[_Snowflake] = []
-    admin_role_ids: list[_Snowflake] = []
-    admin_user_ids: list[_Snowflake] = []
-
-
-class _Workflows(_Section):
-    directory: _PathText = "workflows"
-    default: _Text | None = None
-    upscale: _Text | None = None
-
-
-class _Limits(_Section):
-    max_pending_per_user: _Count = 3
-    max_pending_total: _Count = 25
-    cooldown_seconds: Annotated[float, Field(ge=0)] = 5.0
-    max_count: _Count = 4
-    max_batch: _Count = 8
-    default_batch: _Count = 4
-    variations: _Count = 4
-    max_prompt_length: Annotated[int, Field(ge=1, le=6000)] = 1500  # 6000: Discord's option cap
-    max_input_image_mb: Annotated[float, Field(gt=0)] = 20.0
-
-    @model_validator(mode="after")
-    def _defaults_within_maxima(self) -> Self:
-        if self.default_batch > self.max_batch:
-            raise PydanticCustomError(
-                "config",
-                "expected at most limits.max_batch ({max_batch}), got {value}",
-                {"key": "default_batch", "max_batch": self.max_batch, "value": self.default_batch},
-            )
-        if self.max_pending_per_user > self.max_pending_total:
-            raise PydanticCustomError(
-                "config",
-                "expected at most limits.max_pending_total ({total}), got {value}",
-                {
-                    "key": "max_pending_per_user",
-                    "total": self.max_pending_total,
-                    "value": self.max_pending_per_user,
-                },
-            )
-        return self
-
-
-class _Uploads(_Section):
-    transcode_video: bool = True
-    ffmpeg: _PathText = "ffmpeg"
-    edit_interval: Annotated[float, Field(ge=0.5)] = 1.5  # Discord allows ~5 edits per 5 s
-
-
-class _Storage(_Section):
-    database: _PathText = "data/discomfy.sqlite3"
-    outputs: _PathText = "data/outputs"
-
-
-class _Logging(_Section):
-    level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = "INFO"
-
-
-class _File(_Section):
-    comfy: _Comfy = Field(default_factory=_Comfy)
-    discord: _Discord = Field(default_factory=_Discord)
-    workflows: _Workflows = Field(default_factory=_Workflows)
-    limits: _Limits = Field(default_factory=_Limits)
-    uploads: _Uploads = Field(default_factory=_Uploads)
-    storage: _Storage = Field(default_factory=_Storage)
-    logging: _Logging = Field(default_factory=_Logging)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _empty_section_means_defaults(cls, value: Any) -> Any:
-        return {} if value is None else value
-
-
-class _Env(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
-
-
-class _DiscordEnv(_Env):
-    """The bot token: only ever from the environment, which bot.py fills from .env first."""
-
-    discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
-
-
-class _RequiredDiscordEnv(_DiscordEnv):
-    discord_token: SecretStr = Field(alias="DISCORD_TOKEN")
-
-
-class _ComfyEnv(_Env):
-    """Optional credentials for a proxy in front of ComfyUI; checked apart so both sets get reported."""
-
-    comfy_api_key: SecretStr | None = Field(default=None, alias="COMFY_API_KEY")
-    comfy_username: str | None = Field(default=None, alias="COMFY_USERNAME")
-    comfy_password: SecretStr | None = Field(default=None, alias="COMFY_PASSWORD")
-
-    @model_validator(mode="after")
-    def _one_kind_of_credentials(self) -> Self:
-        basic = self.comfy_username is not None or self.comfy_password is not None
-        if self.comfy_api_key is not None and basic:
-            raise PydanticCustomError(
-                "config",
-                "set either COMFY_API_KEY or COMFY_USERNAME/COMFY_PASSWORD, not both",
-                {"key": "COMFY_API_KEY"},
-            )
-        if basic and (self.comfy_username is None or self.comfy_password is None):
-            missing = "COMFY_PASSWORD" if self.comfy_password is None else "COMFY_USERNAME"
-            raise PydanticCustomError(
-                "config",
-                "not set; COMFY_USERNAME and COMFY_PASSWORD go together (set both or neither)",
-                {"key": missing},
-            )
-        return self
-
-    def auth_headers(self) -> tuple[tuple[str, str], ...]:
-        if self.comfy_api_key is not None:
-            return (("Authorization", f"Bearer {self.comfy_api_key.get_secret_value()}"),)
-        if self.comfy_username is not None and self.comfy_password is not None:
-            pair = f"{self.comfy_username}:{self.comfy_password.get_secret_value()}"
-            return (("Authorization", f"Basic {base64.b64encode(pair.encode()).decode()}"),)
-        return ()
 
 
 # ---- loading ----------------------------------------------------------------------------------
@@ -386,10 +187,10 @@ def load_config(path: Path | None, *, env: Mapping[str, str] | None = None, requ
         label, source, base_dir = str(path), path, path.resolve().parent
         data = _read_yaml(path, label)
     data, problems = _split_secrets(data)
-    file_model = _validate(_File, data, problems)
+    file_model = validate(File, data, problems)
     values = _env_values(env)
-    discord_env = _validate(_RequiredDiscordEnv if require_token else _DiscordEnv, values, problems)
-    comfy_env = _validate(_ComfyEnv, values, problems)
+    discord_env = validate(RequiredDiscordEnv if require_token else DiscordEnv, values, problems)
+    comfy_env = validate(ComfyEnv, values, problems)
     if problems or file_model is None or discord_env is None or comfy_env is None:
         raise InvalidConfigError(label, problems)
     return _build(file_model, discord_env, comfy_env, base_dir, source)
@@ -443,7 +244,7 @@ def _alias_loop(data: Any) -> str | None:
         if not isinstance(value, dict | list):
             continue
         if id(value) in open_ids:
-            return _key_path(loc) or "(top level)"
+            return key_path(loc) or "(top level)"
         open_ids.add(id(value))
         stack.append((value, loc, True))
         items = value.items() if isinstance(value, dict) else enumerate(value)
@@ -483,7 +284,7 @@ def _split_secrets(data: Any, loc: tuple[Any, ...] = ()) -> tuple[Any, list[Conf
         if any(word in str(key).lower() for word in _SECRET_WORDS):
             hint = _env_hint((*loc, key))
             message = f"secrets are not read from the config file; set {hint} in .env or the environment instead"
-            problems.append(ConfigProblem(_key_path((*loc, key)), message))
+            problems.append(ConfigProblem(key_path((*loc, key)), message))
         else:
             kept[key], found = _split_secrets(value, (*loc, key))
             problems.extend(found)
@@ -495,83 +296,7 @@ def _env_values(env: Mapping[str, str]) -> dict[str, str]:
     return {name: value.strip() for name in ENV_VARIABLES if (value := env.get(name, "")).strip()}
 
 
-def _validate(model: type[_M], data: Any, problems: list[ConfigProblem]) -> _M | None:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(_problem(model, error) for error in exc.errors())
-        return None
-
-
-_URL = "an http:// or https:// URL such as http://127.0.0.1:8188"
-_EXPECTED = {
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "string_type": "text",
-    "string_too_short": "non-empty text",
-    "list_type": "a list such as [123, 456]",
-    "model_type": "a mapping of keys",
-    "dict_type": "a mapping of keys",
-    "url_type": _URL,
-    "url_parsing": _URL,
-    "url_scheme": _URL,
-    "url_syntax_violation": _URL,
-    "greater_than": "a number above {gt:g}",
-    "greater_than_equal": "a number of at least {ge:g}",
-    "less_than_equal": "a number of at most {le:g}",
-    "literal_error": "one of {expected}",
-}
-_MISSING = {
-    "DISCORD_TOKEN": "not set; put DISCORD_TOKEN=<your bot token> in .env or the environment (see .env.example)",
-}
-
-
-def _problem(model: type[BaseModel], error: Any) -> ConfigProblem:
-    kind, loc, ctx = error["type"], tuple(error["loc"]), error.get("ctx") or {}
-    if "key" in ctx:
-        loc = (*loc, ctx["key"])
-    key = _key_path(loc)
-    if kind == "extra_forbidden":
-        return ConfigProblem(key, _unknown_key_message(model, loc))
-    if kind == "missing":
-        return ConfigProblem(key, _MISSING.get(key, "required but not set"))
-    if kind in _EXPECTED:
-        expected = _EXPECTED[kind].format(**ctx)
-        return ConfigProblem(key, f"expected {expected}, got {_shown(error['input'])}")
-    return ConfigProblem(key, error["msg"])
-
-
-def _unknown_key_message(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return "unknown key"
-        model = annotation
-    known = list(model.model_fields)
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    guess = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown key{guess}; expected one of: {', '.join(known)}"
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-    return path
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
-
-
-def _build(file: _File, discord_env: _DiscordEnv, comfy_env: _ComfyEnv, base_dir: Path, source: Path | None) -> Config:
+def _build(file: File, discord_env: DiscordEnv, comfy_env: ComfyEnv, base_dir: Path, source: Path | None) -> Config:
     storage = StorageSettings(
         database=_resolve(base_dir, file.storage.database),
         outputs=_resolve(base_dir, file.storage.outputs),

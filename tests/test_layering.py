@@ -12,7 +12,18 @@ import discomfy
 from discomfy.errors import DiscomfyError
 
 ROOT = Path(discomfy.__file__).parent
-CORE = ["comfy", "workflows", "store", "media", "jobs.py", "config.py", "log.py", "health.py", "contact_sheet.py"]
+CORE = [
+    "comfy",
+    "workflows",
+    "store",
+    "media",
+    "jobs.py",
+    "config.py",
+    "config_schema.py",
+    "log.py",
+    "health.py",
+    "contact_sheet.py",
+]
 
 
 def _python_files(entry: str) -> list[Path]:
