@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from discomfy.comfy import ComfyError
 from discomfy.health import write_health
 from discomfy.live import Presenter
 from discomfy.replies import report_error
+from discomfy.tasks import BackgroundTasks
 from discomfy.views import DYNAMIC_ITEMS
 from discomfy.workflows import check_against_object_info
 
@@ -74,7 +76,7 @@ class DiscomfyBot(commands.Bot):
         self.comfy = comfy
         self.jobs = jobs
         self.workflows = workflows
-        self.background: set[asyncio.Task[Any]] = set()
+        self.background = BackgroundTasks()
         self.presenter = Presenter(self)
 
     def is_admin(self, user: discord.abc.User) -> bool:
@@ -85,17 +87,9 @@ class DiscomfyBot(commands.Bot):
         roles = getattr(user, "roles", ())
         return any(role.id in settings.admin_role_ids for role in roles)
 
-    def spawn(self, coro: Any, *, name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run a background task that is kept referenced and cancelled on close."""
-        task = asyncio.create_task(coro, name=name)
-        self.background.add(task)
-        task.add_done_callback(self._background_done)
-        return task
-
-    def _background_done(self, task: asyncio.Task[Any]) -> None:
-        self.background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Background task %s crashed", task.get_name(), exc_info=task.exception())
+        return self.background.spawn(coro, name=name)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -152,9 +146,7 @@ class DiscomfyBot(commands.Bot):
             log.info("Synced %d command(s) globally (may take a while to show up)", len(synced))
 
     async def close(self) -> None:
-        for task in list(self.background):
-            task.cancel()
-        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.background.close()
         await self.presenter.close()
         await self.jobs.close()
         await super().close()

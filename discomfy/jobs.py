@@ -29,6 +29,7 @@ from discomfy.comfy import JobStatus as ComfyStatus
 from discomfy.config import LimitSettings
 from discomfy.errors import LimitError
 from discomfy.store import JobRecord, JobStatus, JobStore
+from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class JobManager:
         self.limits = limits
         self._live: dict[str, Job] = {}
         self._last_submit: dict[int, float] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     # ---- creating jobs ---------------------------------------------------------------------------
 
@@ -265,9 +266,7 @@ class JobManager:
     # ---- following jobs --------------------------------------------------------------------------
 
     def _watch(self, job: Job) -> None:
-        task = asyncio.create_task(self._follow(job), name=f"job-{job.job_id[:8]}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._follow(job), name=f"job-{job.job_id[:8]}")
 
     async def _follow(self, job: Job) -> None:
         """Persist each transition ComfyUI reports, ending with DELIVERING or a failure."""
@@ -386,9 +385,7 @@ class JobManager:
 
     async def close(self) -> None:
         """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
 
 
 def _new_record(owner_id: int, **fields: Any) -> JobRecord:

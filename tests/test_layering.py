@@ -23,6 +23,9 @@ CORE = [
     "log.py",
     "health.py",
     "contact_sheet.py",
+    "tasks.py",
+    "progress.py",
+    "errors.py",
 ]
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -35,6 +35,7 @@ from discomfy.comfy.models import (
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.comfy.outputs import parse_history_entry, select_deliverables
 from discomfy.comfy.tracker import ComfyTracker
+from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ComfyService:
         self._own_session = session is None
         self._session = session
         self._jobs: dict[str, ComfyJob] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
         self._client: ComfyClient | None = None
         self._tracker: ComfyTracker | None = None
         self._queue_refresh: asyncio.Task[None] | None = None
@@ -95,16 +96,12 @@ class ComfyService:
             max_delay=self.settings.reconnect_max_delay,
         )
         log.info("ComfyUI service for %s with client_id %s", self._client.base_url, self.client_id)
-        self._spawn(self._tracker.run(), name="comfy-tracker")
-        self._spawn(self._watchdog(), name="comfy-watchdog")
+        self._tasks.spawn(self._tracker.run(), name="comfy-tracker")
+        self._tasks.spawn(self._watchdog(), name="comfy-watchdog")
 
     async def close(self) -> None:
         """Stop the reader and watchdog and close the session; idempotent. Unfinished jobs stay in ComfyUI."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._tasks.close()
         self._tracker = None
         if self._own_session and self._session is not None:
             await self._session.close()
@@ -130,17 +127,6 @@ class ComfyService:
         except TimeoutError:
             return False
         return True
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Background task %s crashed", task.get_name(), exc_info=task.exception())
 
     # ---- jobs ------------------------------------------------------------------------------
 
@@ -196,7 +182,7 @@ class ComfyService:
             job = ComfyJob(prompt_id, graph or {}, output_nodes=output_nodes, download=download)
             job.status = JobStatus.QUEUED
             self._jobs[prompt_id] = job
-            self._spawn(self._reconcile([job]), name=f"comfy-track-{prompt_id[:8]}")
+            self._tasks.spawn(self._reconcile([job]), name=f"comfy-track-{prompt_id[:8]}")
         return job
 
     async def cancel(self, prompt_id: str) -> bool:
@@ -279,7 +265,7 @@ class ComfyService:
             return
         if not any(job.status is JobStatus.QUEUED for job in self._jobs.values()):
             return
-        self._queue_refresh = self._spawn(self._refresh_positions(), name="comfy-queue-refresh")
+        self._queue_refresh = self._tasks.spawn(self._refresh_positions(), name="comfy-queue-refresh")
 
     async def _refresh_positions(self) -> None:
         while True:
@@ -305,7 +291,7 @@ class ComfyService:
     def on_connected(self, reconnect: bool) -> None:
         if reconnect and self._jobs:
             log.info("Reconnected: reconciling %d job(s) with /queue and /history", len(self._jobs))
-            self._spawn(self._reconcile(list(self._jobs.values())), name="comfy-reconcile")
+            self._tasks.spawn(self._reconcile(list(self._jobs.values())), name="comfy-reconcile")
 
     def on_queue_changed(self, queue_remaining: int | None) -> None:
         self._schedule_queue_refresh()
@@ -313,7 +299,7 @@ class ComfyService:
     def on_prompt_done(self, job: ComfyJob) -> None:
         if not job.done and not job.finishing:
             job.finishing = True
-            self._spawn(self._complete(job, lost_if_absent=False), name=f"comfy-done-{job.prompt_id[:8]}")
+            self._tasks.spawn(self._complete(job, lost_if_absent=False), name=f"comfy-done-{job.prompt_id[:8]}")
         elif job.done:
             self._jobs.pop(job.prompt_id, None)
 
@@ -402,7 +388,7 @@ class ComfyService:
                 job.last_activity = time.monotonic()  # waiting, or too new for this snapshot to tell
                 continue
             job.finishing = True
-            self._spawn(
+            self._tasks.spawn(
                 self._complete(job, lost_if_absent=True),
                 name=f"comfy-reconcile-{job.prompt_id[:8]}",
             )
