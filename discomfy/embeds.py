@@ -357,8 +357,17 @@ def rejected_embed(error: WorkflowRejectedError, *, workflow: str) -> discord.Em
     embed = discord.Embed(title="ComfyUI refused the workflow", colour=discord.Colour.red())
     reason = error.message.rstrip(".") + (f" ({error.details})" if error.details else "")
     embed.description = excerpt(f"{reason}. Nothing was queued.", 4000)
+    budget = 5000 - len(embed.description)  # Discord refuses embeds over 6000 characters in all
+    shown = 0
     for node_error in error.node_errors[:20]:
         where = f"Node {node_error.node_id}" + (f" ({node_error.class_type})" if node_error.class_type else "")
-        embed.add_field(name=excerpt(where, 256), value=excerpt(node_error.describe(), 1024), inline=False)
+        value = excerpt(node_error.describe(), min(1024, max(0, budget - len(where))))
+        if budget - len(where) - len(value) < 0 or not value:
+            break
+        budget -= len(where) + len(value)
+        embed.add_field(name=excerpt(where, 256), value=value, inline=False)
+        shown += 1
+    if shown < len(error.node_errors):
+        embed.add_field(name="…", value=f"and {len(error.node_errors) - shown} more problem(s)", inline=False)
     embed.set_footer(text=f"workflow {workflow}")
     return embed
