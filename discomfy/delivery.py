@@ -118,12 +118,20 @@ async def deliver(bot: DiscomfyBot, message: LiveMessage, jobs: Sequence[Job], *
             main, *extra = composed.chunks
             content = MessageContent(composed.embed, composed.view, tuple(main))
             await with_retries(lambda: message.show(content), tries=DELIVERY_TRIES, what="Posting a result")
-            extra_ids = await _put_extras(bot, message, jobs, extra)
         except discord.HTTPException as exc:
-            if not pending or isinstance(exc, discord.DiscordServerError):
+            if not pending or _transient(exc):
                 raise
             await _refused(bot, message, jobs, pending, exc)
             return
+        try:
+            extra_ids = await _put_extras(bot, message, jobs, extra)
+        except discord.HTTPException as exc:
+            if _transient(exc):
+                raise  # the whole delivery is tried again; the main message edit is idempotent
+            # The main result is posted: never take it back for the extra files Discord refuses.
+            where = ", ".join(str(u.path) for chunk in extra for u in chunk if u.path is not None)
+            log.error("Extra results of %s refused by Discord (%s); kept on disk: %s", message.message_id, exc, where)
+            extra_ids = list(jobs[0].record.extra_message_ids)
         for job in pending:
             if not await bot.jobs.delivered(job, message_id=message.message_id, extra_message_ids=extra_ids):
                 log.info("Job %s had already been delivered", job.job_id[:8])
@@ -321,3 +329,8 @@ async def _refused(
     embed = job_embed(snaps[0]) if len(snaps) == 1 else batch_embed(snaps)
     with contextlib.suppress(discord.HTTPException, *TRANSIENT_ERRORS):
         await message.show(MessageContent(embed, views.retry_view(pending[0].record), ()))
+
+
+def _transient(exc: discord.HTTPException) -> bool:
+    """Worth delivering again later: Discord's own trouble or a rate limit that outlasted discord.py's retries."""
+    return isinstance(exc, discord.DiscordServerError) or exc.status == 429

@@ -230,7 +230,8 @@ class JobManager:
             for name, image in request.images.items():
                 values[name] = (await self.comfy.upload_image(image.data, image.filename)).reference
             builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
-        jobs = []
+        jobs: list[Job] = []
+        failure: ComfyError | None = None
         for index, built in enumerate(builds):
             record = _new_record(
                 request.owner_id,
@@ -245,8 +246,23 @@ class JobManager:
                 batch_index=index if batch_id else None,
             )
             await self.store.add(record)
-            jobs.append(await self._queue(record, spec, built.outputs))
+            if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
+                jobs.append(await self._failed(record, spec, failure))
+                continue
+            try:
+                jobs.append(await self._queue(record, spec, built.outputs))
+            except ComfyError as exc:
+                if not jobs:
+                    raise  # nothing started: the caller tells the user why
+                failure = exc  # some seeds run already: show them all, the failed ones with the reason
+                jobs.append(Job(await self.store.get(record.job_id) or record, spec, None))
+                jobs[-1].settled.set()
         return jobs
+
+    async def _failed(self, record: JobRecord, spec: WorkflowSpec | None, error: ComfyError) -> Job:
+        job = Job(record, spec, None)
+        await self._settle_failed(job, error)
+        return job
 
     async def _queue(self, record: JobRecord, spec: WorkflowSpec | None, outputs: Iterable[str]) -> Job:
         job = Job(record, spec, None)

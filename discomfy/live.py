@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = timedelta(minutes=14)  # Discord's is 15 minutes; a minute of margin for slow requests
+REDELIVERY_DELAY, REDELIVERY_MAX_DELAY = 5.0, 300.0  # when Discord keeps failing a finished job's upload
 HEARTBEAT_INTERVALS = 10  # with nothing happening, refresh the elapsed time every this many edit intervals
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
@@ -199,11 +200,25 @@ class _Display:
                 await self._pace()
                 await self._refresh()  # "Uploading results…" while a video is re-encoded
             await self._pace()
-            await deliver(self.bot, self.message, self.jobs, limit=limit)
+            await self._deliver(limit)
         finally:
             for watcher in watchers:
                 watcher.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
+
+    async def _deliver(self, limit: int) -> None:
+        """Deliver, and while Discord is in trouble try again later: the job stays DELIVERING until it works."""
+        delay = REDELIVERY_DELAY
+        while True:
+            try:
+                await deliver(self.bot, self.message, self.jobs, limit=limit)
+                return
+            except (discord.HTTPException, *TRANSIENT_ERRORS) as exc:
+                log.warning(
+                    "Delivery into message %s failed (%s); again in %.0f s", self.message.message_id, exc, delay
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REDELIVERY_MAX_DELAY)
 
     async def _watch(self, job: Job) -> None:
         """Wake the display on every event of the job, and once more when its outcome is stored."""

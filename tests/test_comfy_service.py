@@ -21,6 +21,7 @@ from discomfy.comfy import (
     JobInterruptedError,
     JobLostError,
     JobStatus,
+    OutputDownloadError,
     Preview,
     Progress,
     Queued,
@@ -329,3 +330,33 @@ async def test_a_job_whose_fate_comfyui_cannot_tell_fails_after_the_grace_period
         with pytest.raises(ComfyConnectionError):
             await asyncio.wait_for(job.result(), 10)
         fake_comfy.stall(0)
+
+
+async def test_a_workflow_accepted_with_a_broken_output_is_refused_and_not_run_by_halves(service, fake_comfy):
+    graph = sampler_graph()
+    graph["13"] = {"class_type": "TestSampler", "inputs": {**graph["3"]["inputs"], "steps": 0}}
+    graph["19"] = {"class_type": "SaveImage", "inputs": {"filename_prefix": "discomfy/b", "images": ["13", 0]}}
+    fake_comfy.hold()
+    with pytest.raises(WorkflowRejectedError) as caught:
+        await service.submit(graph)
+    assert "node 13 (TestSampler), input 'steps'" in str(caught.value)
+    assert fake_comfy.pending_prompt_ids == []
+    assert service.jobs == {}
+
+
+async def test_a_long_node_that_sends_nothing_causes_no_reconnect(service, fake_comfy):
+    fake_comfy.step_delay = 1.5  # one step: 1.5 s of silence, three watchdog intervals
+    result = await asyncio.wait_for((await service.submit(sampler_graph(steps=1))).result(), 20)
+    assert result.files
+    assert fake_comfy.ws_connections == 1
+
+
+async def test_a_result_that_can_never_be_saved_fails_after_the_grace_period(fake_comfy, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the download folder should be")
+    settings = settings_for(fake_comfy, tmp_path, download_dir=blocker / "downloads", give_up_after=1.0)
+    async with ComfyService(settings) as comfy:
+        assert await comfy.wait_connected(5)
+        job = await comfy.submit(sampler_graph(steps=1))
+        with pytest.raises(OutputDownloadError):
+            await asyncio.wait_for(job.result(), 15)

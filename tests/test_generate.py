@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -320,3 +321,19 @@ async def test_settings_autocomplete_offers_the_remaining_parameters_with_defaul
     assert all(v.startswith("sampler=euler ") for v in values)
     assert any("scheduler=" in v for v in values)
     assert not any(v.count("sampler=") > 1 for v in values)
+
+
+async def test_a_batch_that_comfyui_stops_taking_halfway_delivers_what_ran_and_says_why_for_the_rest(
+    kit: BotKit,
+) -> None:
+    kit.comfy.accept_prompts = 2
+    payload = await kit.command("batch", {"prompt": "a lighthouse", "count": 4})
+    await kit.settle()
+
+    message = kit.message(payload)
+    embed = message["embeds"][0]
+    assert embed["title"] == "Batch of 4 · 2 done, 2 failed"
+    assert "500" in json.dumps(embed)
+    assert len([a for a in message["attachments"] if a["filename"] != "preview.jpg"]) >= 2
+    statuses = sorted(r.status for r in await kit.records(payload))
+    assert statuses == ["done", "done", "failed", "failed"]

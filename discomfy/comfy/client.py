@@ -116,8 +116,11 @@ class ComfyClient:
         """Running and pending prompts; pending sorted by number (the server sends a heap)."""
         requested_at = time.monotonic()
         data = await self._json("GET", "/queue") or {}
-        running = tuple(_queue_entry(item) for item in data.get("queue_running") or ())
-        pending = sorted((_queue_entry(item) for item in data.get("queue_pending") or ()), key=lambda e: e.number)
+        try:
+            running = tuple(_queue_entry(item) for item in data.get("queue_running") or ())
+            pending = sorted((_queue_entry(item) for item in data.get("queue_pending") or ()), key=lambda e: e.number)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            raise ComfyHTTPError("GET", "/queue", 200, f"unexpected queue shape: {exc}") from exc
         return QueueState(running=running, pending=tuple(pending), requested_at=requested_at)
 
     async def interrupt(self, prompt_id: str | None) -> None:
@@ -145,6 +148,8 @@ class ComfyClient:
         form.add_field("subfolder", subfolder)
         form.add_field("overwrite", "true" if overwrite else "false")
         answer = await self._json("POST", "/upload/image", data=form)
+        if not isinstance(answer, Mapping) or not answer.get("name"):
+            raise ComfyHTTPError("POST", "/upload/image", 200, f"no file name in the answer: {str(answer)[:200]}")
         return UploadedImage(
             name=str(answer["name"]),
             subfolder=str(answer.get("subfolder") or ""),
@@ -183,7 +188,10 @@ class ComfyClient:
             if partial is not None:
                 await asyncio.to_thread(partial.unlink, missing_ok=True)
             raise OutputDownloadError(output.filename, _describe(exc), transient=True) from exc
-        await asyncio.to_thread(partial.replace, target)
+        try:
+            await asyncio.to_thread(partial.replace, target)
+        except OSError as exc:
+            raise OutputDownloadError(output.filename, f"cannot be saved: {exc}", transient=True) from exc
         return DownloadedFile(output=output, path=target, size=size, content_type=content_type)
 
     async def _stream_to(self, content: aiohttp.StreamReader, path: Path) -> int:
@@ -221,7 +229,16 @@ def _free_path(directory: Path, name: str) -> Path:
 def _submit_answer(status: int, raw: bytes) -> int:
     text = raw.decode("utf-8", "replace")
     if status == 200:
-        return int(json.loads(raw).get("number", 0))
+        try:
+            answer = json.loads(raw)
+            number = int(answer.get("number", 0))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ComfyHTTPError("POST", "/prompt", status, f"not a ComfyUI answer: {text[:200]}") from exc
+        if answer.get("node_errors"):  # accepted with some outputs dropped: the user asked for all of them
+            error = _rejection(text)
+            error.queued_anyway = True
+            raise error
+        return number
     if status == 400:
         raise _rejection(text)
     raise ComfyHTTPError("POST", "/prompt", status, text)

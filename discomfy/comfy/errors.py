@@ -76,6 +76,7 @@ class WorkflowRejectedError(ComfyError):
         self.message = message
         self.details = details
         self.node_errors = node_errors
+        self.queued_anyway = False  # ComfyUI queued the outputs that validated and dropped the rest
         lines = [f"ComfyUI rejected the workflow: {message.rstrip('.')}" + (f" ({details})" if details else "")]
         lines += [f"- {e.describe()}" for e in node_errors]
         super().__init__("\n".join(lines))

@@ -20,6 +20,7 @@ from discomfy.comfy.errors import (
     JobCancelledError,
     JobLostError,
     OutputDownloadError,
+    WorkflowRejectedError,
 )
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.models import (
@@ -158,6 +159,12 @@ class ComfyService:
         self._jobs[prompt_id] = job
         try:
             number = await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
+        except WorkflowRejectedError as exc:
+            self._jobs.pop(prompt_id, None)
+            if exc.queued_anyway:  # don't spend the GPU on half of what was asked
+                await self.client.delete_pending([prompt_id])
+                await self.interrupt(prompt_id)
+            raise
         except BaseException:
             # An attempt that timed out may still have been queued, run and completed (which drops the job) by
             # the time the last retry fails: the original error must reach the caller, not a KeyError.
@@ -339,6 +346,9 @@ class ComfyService:
                 return
             job._fail(exc)
             log.warning("Job %s could not be completed: %s", job.prompt_id[:8], exc)
+        except Exception as exc:  # a bug or a surprise answer must end the job with a reason, not hang it
+            log.exception("Job %s: unexpected error while completing", job.prompt_id[:8])
+            job._fail(ComfyError(f"DisComfy could not read the job's result from ComfyUI: {exc}"))
         finally:
             job.finishing = False
             if job.done:
@@ -371,7 +381,7 @@ class ComfyService:
         directory = Path(self.settings.download_dir) / job.prompt_id
         return tuple([await self.client.download(output, directory) for output in outputs])
 
-    async def _reconcile(self, jobs: list[ComfyJob], state: QueueState | None = None) -> None:
+    async def _reconcile(self, jobs: list[ComfyJob], state: QueueState | None = None) -> QueueState | None:
         """Look silent or doubtful jobs up: queued/running → keep waiting; finished → deliver; gone → lost."""
         if state is None:
             try:
@@ -379,43 +389,49 @@ class ComfyService:
             except ComfyError as exc:
                 log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc)
                 self._give_up([j for j in jobs if not j.done and not j.finishing], exc)
-                return
+                return None
         for job in jobs:
             if job.done or job.finishing or job.cancelling or job.status is JobStatus.SUBMITTING:
                 continue
-            job.unreachable_since = None
             if state.knows(job.prompt_id) or job.accepted_at > state.requested_at:
                 job.last_activity = time.monotonic()  # waiting, or too new for this snapshot to tell
+                job.unreachable_since = None
                 continue
             job.finishing = True
             self._tasks.spawn(
                 self._complete(job, lost_if_absent=True),
                 name=f"comfy-reconcile-{job.prompt_id[:8]}",
             )
+        return state
 
     async def _watchdog(self) -> None:
         """Every few seconds, reconcile jobs that have been silent longer than the watchdog interval."""
         interval = self.settings.watchdog_interval
         while True:
             await asyncio.sleep(max(0.05, interval / 3))
-            now = time.monotonic()
-            for prompt_id in [p for p, j in self._jobs.items() if j.done and not j.finishing]:
-                del self._jobs[prompt_id]
-            silent = [j for j in self._jobs.values() if j.in_flight and now - j.last_activity > interval]
-            if not silent:
-                continue
-            log.debug("Watchdog: %d silent job(s)", len(silent))
-            await self._reconcile(silent)
-            tracker = self._tracker
-            if (
-                tracker is not None
-                and now - tracker.last_message_at > interval
-                and any(j.status is JobStatus.RUNNING and not j.done for j in silent)
-            ):
-                # A job runs but the socket hears nothing at all: its registration may be lost
-                # (a stale socket with our clientId closed after we reconnected). Open a new one.
-                log.warning("WebSocket silent while a job runs; reconnecting")
-                await tracker.reconnect()
+            try:
+                await self._watch_once(interval)
+            except Exception:  # a surprise in one round must not end the watchdog for the process's life
+                log.exception("Watchdog round failed; the next one goes on")
+
+    async def _watch_once(self, interval: float) -> None:
+        now = time.monotonic()
+        for prompt_id in [p for p, j in self._jobs.items() if j.done and not j.finishing]:
+            del self._jobs[prompt_id]
+        silent = [j for j in self._jobs.values() if j.in_flight and now - j.last_activity > interval]
+        if not silent:
+            return
+        log.debug("Watchdog: %d silent job(s)", len(silent))
+        state = await self._reconcile(silent)
+        tracker = self._tracker
+        if tracker is None or state is None or now - tracker.last_message_at <= interval:
+            return
+        if tracker.queue_remaining != len(state.running) + len(state.pending):
+            # The queue changed but its `status` broadcast (sent to every socket) never reached us: our
+            # registration is lost (a stale socket with our clientId closed after we reconnected). A long
+            # node that sends nothing leaves the queue as it was, so it causes no reconnect.
+            log.warning("WebSocket missed a queue change; reconnecting")
+            await tracker.reconnect()
 
 
 def _transient(error: ComfyError) -> bool:

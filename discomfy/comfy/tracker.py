@@ -60,6 +60,7 @@ class ComfyTracker:
         self._last_job: ComfyJob | None = None  # owner of untagged (legacy) preview frames
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connected = asyncio.Event()
+        self.queue_remaining: int | None = None  # from the last `status`: what this socket last heard
         self.last_message_at = time.monotonic()
         self.messages = 0
 
@@ -83,6 +84,8 @@ class ComfyTracker:
                     log.warning("WebSocket to ComfyUI closed (code %s)", ws.close_code)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("WebSocket to ComfyUI failed: %s", exc or type(exc).__name__)
+            except Exception:  # a surprise must not stop the one reader for good: log it and reconnect
+                log.exception("WebSocket reader failed")
             finally:
                 self._ws = None
                 self.connected.clear()
@@ -120,7 +123,8 @@ class ComfyTracker:
             return
         if kind == "status":
             info = (data.get("status") or {}).get("exec_info") or {}
-            self._listener.on_queue_changed(info.get("queue_remaining"))
+            self.queue_remaining = info.get("queue_remaining")
+            self._listener.on_queue_changed(self.queue_remaining)
             return
         prompt_id = data.get("prompt_id") if isinstance(data, dict) else None
         job = self._jobs.get(prompt_id) if prompt_id else None
@@ -148,6 +152,8 @@ class ComfyTracker:
             try:
                 meta = json.loads(frame[8 : 8 + second])
             except ValueError:
+                return
+            if not isinstance(meta, dict):
                 return
             job = self._jobs.get(meta.get("prompt_id"))
             if job is not None:

@@ -350,6 +350,8 @@ class FakeComfy:
         #: Per route (without /api), seconds to hold an answer AFTER it was computed: a slow network
         #: on a big answer, so the client reads a snapshot older than its own later requests.
         self.delay_answers: dict[str, float] = {}
+        #: When set, accept this many more POST /prompt, then answer 500 (a server in trouble).
+        self.accept_prompts: int | None = None
         #: Image bytes (JPEG) for every preview frame; None: a small JPEG drawn per step.
         self.preview_image: bytes | None = None
         #: Model files per folder, shown in loader combos and checked by validation.
@@ -716,6 +718,10 @@ class FakeComfy:
 
     async def _post_prompt(self, request: web.Request) -> web.StreamResponse:
         self.prompts_received += 1
+        if self.accept_prompts is not None:
+            if self.accept_prompts <= 0:
+                raise web.HTTPInternalServerError(text="500 Internal Server Error\n\nServer got itself in trouble")
+            self.accept_prompts -= 1
         st = self._state
         json_data = await request.json()  # not JSON: 500, like the real server
         if "number" in json_data:
