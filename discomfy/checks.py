@@ -22,6 +22,7 @@ from discomfy.comfy.client import ComfyClient
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.config import DEFAULT_CONFIG_PATH, Config, InvalidConfigError, load_config
 from discomfy.errors import ConfigError, WorkflowLoadError
+from discomfy.replies import BOT_PERMISSION_NAMES, BOT_PERMISSIONS
 from discomfy.workflows import check_against_object_info, load_workflows
 from discomfy.workflows.loader import MAPPING_SUFFIXES, read_workflow
 
@@ -30,15 +31,6 @@ if TYPE_CHECKING:
     from discomfy.workflows import WorkflowSpec
 
 TOKEN_VARIABLE = "DISCORD_TOKEN"
-#: What the bot needs in a channel: see it, answer, embed progress, attach results, read the messages it edits.
-BOT_PERMISSION_NAMES = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
-    "read_message_history": "Read Message History",
-}
-BOT_PERMISSIONS = discord.Permissions(**dict.fromkeys(BOT_PERMISSION_NAMES, True))
 INVITE_SCOPES = ("bot", "applications.commands")
 CHECK_TIMEOUT = 10.0  # seconds per ComfyUI request; a check should not hang for the full request_timeout
 WEBSOCKET_WAIT = 5.0

@@ -314,7 +314,7 @@ def info_embed(record: JobRecord, spec: WorkflowSpec | None, *, batch: Sequence[
     """Everything about one job (and the seeds of its batch): parameters, timings and ids."""
     embed = discord.Embed(title=f"Job details · {record.status.value}", colour=COLOURS[record.status])
     if record.params.get("prompt"):
-        embed.description = f">>> {excerpt(record.params['prompt'], 3000)}"
+        embed.description = f">>> {excerpt(record.params['prompt'], 1800)}"
     if record.params.get("negative"):
         embed.add_field(name="Negative prompt", value=excerpt(record.params["negative"], 1024), inline=False)
     others = [f"{k}: {v}" for k, v in record.params.items() if k not in INFO_TEXT_PARAMS and v not in (None, "")]

@@ -382,7 +382,9 @@ class JobManager:
             log.info("Resumed %d unfinished job(s)", len(jobs))
         return jobs
 
-    async def retry(self, record: JobRecord, owner_id: int, *, exempt: bool = False) -> Job:
+    async def retry(
+        self, record: JobRecord, owner_id: int, *, exempt: bool = False, message_id: int | None = None
+    ) -> Job:
         """Submit a stored job's exact graph again (after it was lost or failed)."""
         self.check_limits(owner_id, exempt=exempt)
         self._last_submit[owner_id] = time.monotonic()
@@ -395,6 +397,7 @@ class JobManager:
             params=record.params,
             seed=record.seed,
             graph=record.graph,
+            message_id=message_id,
         )
         await self.store.add(new)
         return await self._queue(new, spec, spec.outputs if spec else ())

@@ -13,6 +13,16 @@ from discomfy.errors import DiscomfyError
 
 log = logging.getLogger(__name__)
 
+#: What the bot needs in a channel: see it, answer, embed progress, attach results, read the messages it edits.
+BOT_PERMISSION_NAMES = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "attach_files": "Attach Files",
+    "read_message_history": "Read Message History",
+}
+BOT_PERMISSIONS = discord.Permissions(**dict.fromkeys(BOT_PERMISSION_NAMES, True))
+
 EXPECTED = (DiscomfyError, app_commands.CheckFailure, app_commands.CommandOnCooldown, *STALE_COMMAND_ERRORS)
 
 
@@ -36,3 +46,25 @@ async def report_error(interaction: discord.Interaction[Any], error: BaseExcepti
         log.error("Error in %s", where, exc_info=error)
         reference = f"{where} · interaction {interaction.id}"
     await send_ephemeral(interaction, embed=error_embed(error, reference=reference))
+
+
+class MissingChannelPermissionsError(DiscomfyError):
+    """The bot could answer the command but could not keep the job's message up to date in this channel."""
+
+
+def require_channel_permissions(interaction: discord.Interaction[Any]) -> None:
+    """Refuse before anything starts where a long job's result could not be posted (after the 15-minute token).
+
+    Raises:
+        MissingChannelPermissionsError: naming each missing permission.
+    """
+    if interaction.guild_id is None:
+        return  # a DM: the interaction webhook is the only way in, and it is enough
+    held = interaction.app_permissions
+    missing = [label for name, label in BOT_PERMISSION_NAMES.items() if not getattr(held, name)]
+    if missing:
+        raise MissingChannelPermissionsError(
+            "I can't post results in this channel: I'm missing "
+            + ", ".join(missing)
+            + ". Ask an admin to allow them for DisComfy here, or use another channel."
+        )

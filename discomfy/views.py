@@ -30,7 +30,7 @@ import discord
 from discomfy.embeds import info_embed
 from discomfy.errors import DiscomfyError
 from discomfy.jobs import InputImage, JobRequest
-from discomfy.replies import report_error
+from discomfy.replies import report_error, require_channel_permissions
 from discomfy.store import JobStatus
 from discomfy.workflows import ParamType, WorkflowSpec, sweep_seeds
 
@@ -120,6 +120,7 @@ async def _start(interaction: Interaction, request: JobRequest, count: int = 1) 
     One job keeps `request.seed` (None: a fresh one); several are a batch with distinct fresh seeds.
     """
     bot = interaction.client
+    require_channel_permissions(interaction)
     exempt = bot.is_admin(interaction.user)
     bot.jobs.check_limits(interaction.user.id, count, exempt=exempt)
     deferral = await interaction.response.defer(thinking=True)
@@ -356,9 +357,12 @@ class RetryButton(JobButton, template=rf"{PREFIX}:retry:{_JOB_ID}"):
         record = await _record(bot, self.job_id)
         if record.status not in RETRYABLE or not record.graph:
             raise ActionRefusedError("Only a failed, cancelled or lost job can be retried.")
-        bot.jobs.check_limits(interaction.user.id)
-        await interaction.response.defer(thinking=True)
-        job = await bot.jobs.retry(record, interaction.user.id, exempt=bot.is_admin(interaction.user))
+        require_channel_permissions(interaction)
+        exempt = bot.is_admin(interaction.user)
+        bot.jobs.check_limits(interaction.user.id, exempt=exempt)
+        deferral = await interaction.response.defer(thinking=True)
+        message_id = deferral.message_id if deferral else None
+        job = await bot.jobs.retry(record, interaction.user.id, exempt=exempt, message_id=message_id)
         await bot.presenter.present(interaction, [job])
 
 

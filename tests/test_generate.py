@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 import pytest_asyncio
 from PIL import Image
@@ -337,3 +338,13 @@ async def test_a_batch_that_comfyui_stops_taking_halfway_delivers_what_ran_and_s
     assert len([a for a in message["attachments"] if a["filename"] != "preview.jpg"]) >= 2
     statuses = sorted(r.status for r in await kit.records(payload))
     assert statuses == ["done", "done", "failed", "failed"]
+
+
+async def test_a_channel_where_results_could_not_be_posted_is_refused_naming_the_permissions(kit: BotKit) -> None:
+    view_only = str(discord.Permissions(view_channel=True, send_messages=True).value)
+    payload = await kit.command("generate", {"prompt": "a red fox"}, app_permissions=view_only)
+
+    text = refusal(kit, payload)
+    assert "Embed Links" in text
+    assert "Attach Files" in text
+    assert kit.comfy.prompts_received == 0

@@ -18,6 +18,7 @@ from discomfy.comfy import WorkflowRejectedError
 from discomfy.embeds import rejected_embed
 from discomfy.errors import InvalidParameterError, LimitError, UnknownParameterError
 from discomfy.jobs import InputImage, JobRequest
+from discomfy.replies import require_channel_permissions
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
 from discomfy.workflows.seeds import check_seed
 
@@ -177,6 +178,7 @@ class GenerateCog(commands.Cog, name="Generate"):
         values, slot = self._values(spec, ask)
         seed = _parse_seed(ask.seed)
         build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
+        require_channel_permissions(interaction)
         exempt = bot.is_admin(interaction.user)
         bot.jobs.check_limits(interaction.user.id, count, exempt=exempt)
         deferral = await interaction.response.defer(thinking=True)

@@ -62,8 +62,9 @@ class HistoryCog(commands.Cog, name="History"):
         self, interaction: discord.Interaction[DiscomfyBot], days: app_commands.Range[int, 1, 3650] = 7
     ) -> None:
         """Jobs per day, queue wait and run time per workflow, failures and busiest users."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # a big store takes more than 3 s
         stats = await self.bot.jobs.store.stats(since=time.time() - days * DAY)
-        await interaction.response.send_message(embed=stats_embed(stats, days=days), ephemeral=True)
+        await interaction.followup.send(embed=stats_embed(stats, days=days), ephemeral=True)
 
 
 class HistoryView(discord.ui.View):
