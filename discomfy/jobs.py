@@ -304,9 +304,12 @@ class JobManager:
 
     async def _settle_failed(self, job: Job, error: ComfyError) -> None:
         status, kind = _failure_kind(error)
+        reason = str(error)
+        if isinstance(error, JobLostError) and job.record.status is JobStatus.CREATED:
+            reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
         job.record = (
             await self.store.transition(
-                job.job_id, status, expect=UNFINISHED, error=str(error), error_kind=kind, finished_at=time.time()
+                job.job_id, status, expect=UNFINISHED, error=reason, error_kind=kind, finished_at=time.time()
             )
             or job.record
         )

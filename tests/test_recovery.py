@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from discomfy.store import JobStatus, JobStore
+from discomfy.store import JobRecord, JobStatus, JobStore
 from tests.botkit import install_models, make_config, start_bot
 from tests.fakes import payloads
 from tests.fakes.comfy_server import FakeComfy
@@ -111,3 +111,34 @@ async def test_a_job_lost_by_a_comfyui_restart_is_reported_with_a_retry_that_wor
         assert record.graph is not None
         assert record.message_id is not None
         assert result_uploads(fake_discord)
+
+
+async def test_a_job_recorded_but_never_sent_is_reported_as_such_after_a_restart(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+):
+    async with start_bot(fake_discord, fake_comfy, tmp_path) as kit:
+        record = JobRecord(
+            job_id="f" * 32,
+            owner_id=payloads.USER_ID,
+            guild_id=payloads.GUILD_ID,
+            channel_id=payloads.CHANNEL_ID,
+            message_id=None,
+            workflow="txt2img_sdxl",
+            params={"prompt": "a lighthouse"},
+            seed=7,
+            prompt_id="0" * 8 + "-0000-4000-8000-" + "0" * 12,
+            batch_id=None,
+            batch_index=None,
+            status=JobStatus.CREATED,
+            created_at=1.0,
+            graph={"3": {"class_type": "KSampler", "inputs": {}}},
+        )
+        await kit.store.add(record)  # as if the bot died between writing the job and POST /prompt
+        kit = await kit.restart()
+        await kit.settle()
+        stored = await kit.store.get(record.job_id)
+    assert stored is not None
+    assert stored.status is JobStatus.LOST
+    assert stored.error == "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
+    posted = [m for m in fake_discord.messages.values() if m.get("embeds")]
+    assert any("nothing ran" in json.dumps(m["embeds"]) for m in posted)
