@@ -68,3 +68,21 @@ def require_channel_permissions(interaction: discord.Interaction[Any]) -> None:
             + ", ".join(missing)
             + ". Ask an admin to allow them for DisComfy here, or use another channel."
         )
+
+
+class PrivatePanel(discord.ui.View):
+    """Controls on a private message that remove themselves when they expire, so nobody clicks a dead button."""
+
+    def __init__(self, interaction: discord.Interaction[Any], *, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.latest = interaction  # the newest interaction on this message: its token can still edit it
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        self.latest = interaction
+        return True
+
+    async def on_timeout(self) -> None:
+        try:
+            await self.latest.edit_original_response(view=None)
+        except discord.HTTPException as exc:  # the message is gone, or its token expired: nothing to tidy
+            log.debug("Could not remove expired controls: %s", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import pytest
 import pytest_asyncio
 
 from discomfy.store import JobRecord, JobStatus
@@ -266,3 +268,14 @@ async def test_non_admin_cannot_see_stats_even_with_administrator_permission_bit
     (embed,) = kit.callback(payload).json["data"]["embeds"]
     assert "Only DisComfy admins" in embed["description"]
     assert "fields" not in embed or not embed["fields"]
+
+
+async def test_expired_paging_buttons_remove_themselves(kit: BotKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules["discomfy.cogs.history"], "VIEW_TIMEOUT", 0.3)  # the module the bot loaded
+    await fill_history(kit, MEMBER, 12)
+
+    payload = await kit.command("history", user_id=MEMBER)
+    message_id = kit.message_id(payload)
+    assert kit.message(message_id)["components"]
+
+    await kit.discord.wait_for(lambda: kit.message(message_id).get("components") == [], timeout=5)

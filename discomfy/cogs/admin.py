@@ -14,7 +14,7 @@ from discord.ext import commands
 from discomfy.bot import NotAdminError, admin_only
 from discomfy.comfy import JobStatus as ComfyStatus
 from discomfy.embeds import QueueRow, duration, error_embed, queue_embed
-from discomfy.replies import report_error, send_ephemeral
+from discomfy.replies import PrivatePanel, report_error, send_ephemeral
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
@@ -146,7 +146,8 @@ class AdminCog(commands.Cog, name="Admin"):
         """Show what ComfyUI runs and what waits; cancel waiting bot jobs."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         rows = await self.queue_rows()
-        await interaction.followup.send(embed=queue_embed(rows), view=QueueView(self, rows), ephemeral=True)
+        view = QueueView(self, rows, interaction)
+        await interaction.followup.send(embed=queue_embed(rows), view=view, ephemeral=True)
 
     async def queue_rows(self) -> list[QueueRow]:
         state = await self.bot.comfy.queue()
@@ -177,14 +178,15 @@ class AdminCog(commands.Cog, name="Admin"):
 async def show_queue(cog: AdminCog, interaction: discord.Interaction[DiscomfyBot], note: str) -> None:
     """Edit the /queue message to show the queue as it is now, `note` on top; the interaction was deferred."""
     rows = await cog.queue_rows()
-    await interaction.edit_original_response(embed=queue_embed(rows, note=note), view=QueueView(cog, rows))
+    view = QueueView(cog, rows, interaction)
+    await interaction.edit_original_response(embed=queue_embed(rows, note=note), view=view)
 
 
-class QueueView(discord.ui.View):
+class QueueView(PrivatePanel):
     """The /queue message's controls: cancel one waiting bot job, or clear them all after confirming."""
 
-    def __init__(self, cog: AdminCog, rows: list[QueueRow]) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT)
+    def __init__(self, cog: AdminCog, rows: list[QueueRow], interaction: discord.Interaction[DiscomfyBot]) -> None:
+        super().__init__(interaction, timeout=VIEW_TIMEOUT)
         self.cog = cog
         waiting = [row for row in rows if row.cancellable]
         if waiting:
@@ -192,7 +194,7 @@ class QueueView(discord.ui.View):
         self.clear_pending.disabled = not waiting
 
     async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
-        return await refuse_non_admin(self.cog.bot, interaction)
+        return await refuse_non_admin(self.cog.bot, interaction) and await super().interaction_check(interaction)
 
     async def refresh(self, interaction: discord.Interaction[DiscomfyBot], note: str) -> None:
         self.stop()
@@ -213,7 +215,7 @@ class QueueView(discord.ui.View):
         )
         await interaction.response.edit_message(
             embed=discord.Embed(title="Clear the bot's pending jobs?", description=text, colour=discord.Colour.red()),
-            view=ConfirmClearView(self.cog),
+            view=ConfirmClearView(self.cog, interaction),
         )
 
     async def on_error(
@@ -247,15 +249,15 @@ class CancelJobSelect(discord.ui.Select["QueueView"]):
         await self.view.refresh(interaction, note)
 
 
-class ConfirmClearView(discord.ui.View):
+class ConfirmClearView(PrivatePanel):
     """Yes/No before cancelling every waiting bot job."""
 
-    def __init__(self, cog: AdminCog) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT)
+    def __init__(self, cog: AdminCog, interaction: discord.Interaction[DiscomfyBot]) -> None:
+        super().__init__(interaction, timeout=VIEW_TIMEOUT)
         self.cog = cog
 
     async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
-        return await refuse_non_admin(self.cog.bot, interaction)
+        return await refuse_non_admin(self.cog.bot, interaction) and await super().interaction_check(interaction)
 
     @discord.ui.button(label="Yes, cancel them", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction[DiscomfyBot], button: discord.ui.Button[Any]) -> None:

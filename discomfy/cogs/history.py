@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from discomfy.bot import admin_only
 from discomfy.embeds import history_embed, stats_embed
-from discomfy.replies import report_error, send_ephemeral
+from discomfy.replies import PrivatePanel, report_error, send_ephemeral
 
 if TYPE_CHECKING:
     from discomfy.bot import DiscomfyBot
@@ -50,7 +50,7 @@ class HistoryCog(commands.Cog, name="History"):
         owner_id = user.id if user is not None else interaction.user.id
         if owner_id != interaction.user.id and not self.bot.is_admin(interaction.user):
             raise OthersHistoryError()
-        view = HistoryView(self.bot, viewer_id=interaction.user.id, owner_id=owner_id, page=page)
+        view = HistoryView(self.bot, interaction, owner_id=owner_id, page=page)
         embed = await view.load()
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
@@ -67,13 +67,15 @@ class HistoryCog(commands.Cog, name="History"):
         await interaction.followup.send(embed=stats_embed(stats, days=days), ephemeral=True)
 
 
-class HistoryView(discord.ui.View):
+class HistoryView(PrivatePanel):
     """Previous/Next over one member's jobs; only the member who asked can page."""
 
-    def __init__(self, bot: DiscomfyBot, *, viewer_id: int, owner_id: int, page: int) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT)
+    def __init__(
+        self, bot: DiscomfyBot, interaction: discord.Interaction[DiscomfyBot], *, owner_id: int, page: int
+    ) -> None:
+        super().__init__(interaction, timeout=VIEW_TIMEOUT)
         self.bot = bot
-        self.viewer_id = viewer_id
+        self.viewer_id = interaction.user.id
         self.owner_id = owner_id
         self.page = page
         self.pages = 1
@@ -91,7 +93,7 @@ class HistoryView(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
         if interaction.user.id == self.viewer_id:
-            return True
+            return await super().interaction_check(interaction)
         await send_ephemeral(interaction, content="Run /history yourself to page through jobs.")
         return False
 
