@@ -25,6 +25,16 @@ TOKEN = base64.urlsafe_b64encode(str(APPLICATION_ID).encode()).decode().rstrip("
 PERMISSION_NAMES = "View Channel, Send Messages, Embed Links, Attach Files, Read Message History"
 
 
+SECTIONS = ("Config", "Discord token", "Workflows", "ComfyUI")
+
+
+def section(report: str, name: str) -> str:
+    """One area of the --check report: from its heading to the next one."""
+    text = report.split(f"\n{name}\n", 1)[1]
+    later = SECTIONS[SECTIONS.index(name) + 1 :]
+    return text.split(f"\n{later[0]}\n", 1)[0] if later else text
+
+
 @pytest.fixture
 def workflows_dir(tmp_path: Path) -> Path:
     """One workflow the fake server fully supports (SDXL base: its nodes and checkpoint exist there)."""
@@ -95,7 +105,7 @@ async def test_missing_token_explains_where_to_get_it_and_where_to_put_it(
 
     out = capsys.readouterr().out
     assert code == 1
-    token_part = out.split("\nDiscord token\n", 1)[1].split("\nWorkflows\n", 1)[0]
+    token_part = section(out, "Discord token")
     assert "✗ DISCORD_TOKEN is not set" in token_part
     assert "Developer Portal" in token_part
     assert "Bot → Reset Token" in token_part
@@ -119,7 +129,7 @@ async def test_unreachable_comfyui_names_the_url_and_how_to_change_it(
 
     out = capsys.readouterr().out
     assert code == 1
-    comfy_part = out.split("\nComfyUI\n", 1)[1]
+    comfy_part = section(out, "ComfyUI")
     assert f"✗ cannot reach ComfyUI at {url}" in comfy_part
     assert "comfy.url in config.yaml" in comfy_part
     assert "\nWorkflows\n  ✓ 1 workflow(s) loaded" in out  # the other areas are still checked
@@ -146,7 +156,7 @@ async def test_workflow_needing_a_node_class_the_server_lacks_is_named(
 
     out = capsys.readouterr().out
     assert code == 1
-    comfy_part = out.split("\nComfyUI\n", 1)[1]
+    comfy_part = section(out, "ComfyUI")
     (line,) = [line for line in comfy_part.splitlines() if "VAEDecodeHypertile" in line]
     assert line.startswith("  ✗ ")
     assert "custom.json" in line
@@ -171,7 +181,7 @@ async def test_missing_model_file_is_named(
 
     out = capsys.readouterr().out
     assert code == 1
-    assert "sd_xl_base_1.0.safetensors" in out.split("\nComfyUI\n", 1)[1]
+    assert "sd_xl_base_1.0.safetensors" in section(out, "ComfyUI")
     assert "something_else.safetensors" in out
 
 
@@ -189,7 +199,7 @@ async def test_every_problem_is_listed_at_once(
 
     out = capsys.readouterr().out
     assert code == 1
-    assert "✗" in out.split("\nConfig\n", 1)[1].split("\nDiscord token\n", 1)[0]
+    assert "✗" in section(out, "Config")
     assert "workflows_default" in out
     assert "DISCORD_TOKEN is not set" in out
     assert "not checked: fix the config first" in out
@@ -210,7 +220,7 @@ async def test_workflow_problems_are_all_reported_and_the_good_ones_still_checke
 
     out = capsys.readouterr().out
     assert code == 1
-    workflows_part = out.split("\nWorkflows\n", 1)[1].split("\nComfyUI\n", 1)[0]
+    workflows_part = section(out, "Workflows")
     assert "nowhere.json: file not found" in workflows_part
     assert "other.yaml" in workflows_part
     assert "'99'" in workflows_part
