@@ -1,6 +1,6 @@
 """The real bot path: slash commands in, results uploaded to the fake Discord, both fakes in child processes.
 
-The bot is built by bot.py's own `open_bot` (config YAML, JobStore, the one ComfyService, JobManager,
+The bot is built by `discomfy.app.open_bot` (config YAML, JobStore, the one ComfyService, JobManager,
 DiscomfyBot) and logged in to the fake Discord, which runs the real setup_hook. Interactions are injected as
 the gateway would deliver them (`parse_interaction_create`). Nothing of the bot is replaced; two of its
 methods are wrapped on this one instance to take time stamps (`ComfyTracker.dispatch_text`).
@@ -22,12 +22,12 @@ import discord
 
 from bench._memory import RssSampler, _reset_peak, _status_kib
 from bench._servers import ServerProcess
-from bot import open_bot
-from discomfy.bot import DiscomfyBot
-from discomfy.embeds import PREVIEW_NAME
+from discomfy.app import open_bot
+from discomfy.bot.bot import DiscomfyBot
+from discomfy.bot.embeds import PREVIEW_NAME
 from discomfy.store import JobStatus
-from tests.botkit import make_config
-from tests.fakes import payloads
+from testing import payloads
+from testing.botkit import make_config
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_WORKFLOW = "bench_sampler"

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from discomfy.comfy import ComfyService, ComfySettings
-from tests.fakes.comfy_server import FakeComfy
+from testing.comfy_server import FakeComfy
 
 PASS, FAIL, INFO, SKIP = "PASS", "FAIL", "info", "SKIP"
 

@@ -19,7 +19,7 @@ from bench._common import LoopLag, Row, graph, ms, started, verdict
 from bench._mix import STEPS, Message, Templates, build_mix
 from discomfy.comfy import ComfyService, JobStatus, Progress
 from discomfy.comfy.tracker import ComfyTracker
-from tests.fakes.comfy_server import FakeComfy
+from testing.comfy_server import FakeComfy
 
 RATE_TARGET = 50_000.0
 _REPO = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.fakes.comfy_server import FakeComfy
+from testing.comfy_server import FakeComfy
 
 
 def _say(line: str) -> None:

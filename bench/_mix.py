@@ -18,7 +18,7 @@ import aiohttp
 
 from bench._common import graph
 from discomfy.comfy.tracker import FEATURE_FLAGS
-from tests.fakes.comfy_server import FakeComfy, decode_preview_frame, encode_preview_frame
+from testing.comfy_server import FakeComfy, decode_preview_frame, encode_preview_frame
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "comfy"
 STEPS = 20  # sampler steps per recorded job: one progress, progress_state and preview per step

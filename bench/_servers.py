@@ -28,9 +28,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.botkit import install_models
-from tests.fakes.comfy_server import FakeComfy, _ServerState
-from tests.fakes.discord_api import FakeDiscordAPI
+from testing.botkit import install_models
+from testing.comfy_server import FakeComfy, _ServerState
+from testing.discord_api import FakeDiscordAPI
 
 _LINE_LIMIT = 1 << 16
 _REPO = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from discomfy.comfy import (
 )
 from discomfy.comfy import JobStatus as ComfyStatus
 from discomfy.config import LimitSettings
-from discomfy.errors import LimitError
+from discomfy.errors import DiscomfyError
 from discomfy.store import JobRecord, JobStatus, JobStore
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 UNFINISHED = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DELIVERING})
 PENDING = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class LimitError(DiscomfyError):
+    """A user asked for more than the bot allows right now (pending jobs, cooldown, sizes)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 # --- fake Discord fixtures ---
-# Owned by the Discord test harness (tests/fakes/discord_api.py, tests/fakes/payloads.py).
+# Owned by the Discord test harness (testing/discord_api.py, testing/payloads.py).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.fakes.discord_api import FakeDiscordAPI, guard_loopback
+from testing.discord_api import FakeDiscordAPI, guard_loopback
 
 
 @pytest_asyncio.fixture
@@ -25,11 +25,11 @@ async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDis
 
 
 # --- fake ComfyUI fixtures ---
-# Owned by the fake ComfyUI server (tests/fakes/comfy_server.py, tests/fakes/comfy_nodes.py).
+# Owned by the fake ComfyUI server (testing/comfy_server.py, testing/comfy_nodes.py).
 from collections.abc import Awaitable, Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from tests.fakes.comfy_server import FakeComfy  # noqa: E402
+from testing.comfy_server import FakeComfy  # noqa: E402
 
 
 @pytest_asyncio.fixture

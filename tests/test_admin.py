@@ -15,10 +15,10 @@ import pytest_asyncio
 
 from discomfy.jobs import Job, JobRequest
 from discomfy.store import JobStatus
-from tests.botkit import WORKFLOWS, BotKit, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+from testing import payloads
+from testing.botkit import WORKFLOWS, BotKit, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
 
 MEMBER = payloads.USER_ID
 ADMIN = MEMBER + 1

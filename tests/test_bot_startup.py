@@ -8,10 +8,10 @@ from pathlib import Path
 import discord
 
 from discomfy.health import check_health
-from tests.botkit import start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FakeDiscordAPI
+from testing import payloads
+from testing.botkit import start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FakeDiscordAPI
 
 
 async def test_commands_sync_globally_with_admin_commands_hidden_by_default(

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from discomfy.checks import (
+from discomfy.cli.check import (
     BOT_PERMISSIONS,
     application_id_from_token,
     describe_token_problem,
     invite_url,
     run_checks,
 )
-from tests.fakes.comfy_server import FakeComfy
+from testing.comfy_server import FakeComfy
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 APPLICATION_ID = 1_300_000_000_000_000_001

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.fakes.comfy_server import FakeComfy
+from testing.comfy_server import FakeComfy
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ from discomfy.comfy import (
     Started,
     WorkflowRejectedError,
 )
-from tests.fakes.comfy_server import FakeComfy
+from testing.comfy_server import FakeComfy
 
 
 def sampler_graph(steps: int = 3, seed: int = 1, text: str = "a lighthouse") -> dict:

@@ -19,7 +19,8 @@ from discomfy.config import (
     Secret,
     load_config,
 )
-from discomfy.errors import ConfigError, DiscomfyError
+from discomfy.config.errors import ConfigError
+from discomfy.errors import DiscomfyError
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from discomfy.contact_sheet import SheetItem, build_contact_sheet
 from discomfy.media import MediaError
+from discomfy.media.contact_sheet import SheetItem, build_contact_sheet
 
 try:
     import imageio_ffmpeg

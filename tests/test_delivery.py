@@ -11,11 +11,11 @@ import pytest
 import pytest_asyncio
 
 from discomfy.store import JobStatus
-from tests.botkit import CHANNEL_POST, ORIGINAL, BotKit, StrictDiscordAPI, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_nodes import as_latent
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import guard_loopback
+from testing import payloads
+from testing.botkit import CHANNEL_POST, ORIGINAL, BotKit, StrictDiscordAPI, start_bot
+from testing.comfy_nodes import as_latent
+from testing.comfy_server import FakeComfy
+from testing.discord_api import guard_loopback
 
 SMALL_LIMIT = 200_000
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from discomfy.bot.embeds import rejected_embed
 from discomfy.comfy.errors import NodeError, WorkflowRejectedError
-from discomfy.embeds import rejected_embed
 
 EMBED_TOTAL_LIMIT = 6000
 

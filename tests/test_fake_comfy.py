@@ -22,8 +22,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.fakes.comfy_nodes import NodeResult, NodeRun
-from tests.fakes.comfy_server import FakeComfy, decode_preview_frame, encode_preview_frame
+from testing.comfy_nodes import NodeResult, NodeRun
+from testing.comfy_server import FakeComfy, decode_preview_frame, encode_preview_frame
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import pytest_asyncio
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakes import payloads
-from tests.fakes.discord_api import FakeDiscordAPI
+from testing import payloads
+from testing.discord_api import FakeDiscordAPI
 
 FOLLOWUP = r"^/webhooks/\d+/[^/]+$"
 ORIGINAL = r"^/webhooks/\d+/[^/]+/messages/@original$"

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from discomfy.bot.embeds import PREVIEW_NAME
 from discomfy.comfy import ComfyError, ComfyService, ComfySettings
-from discomfy.embeds import PREVIEW_NAME
 from discomfy.store import JobRecord, JobStatus, JobStore
-from tests.botkit import CHANNEL_POST, ORIGINAL, BotKit, StrictDiscordAPI, install_models, make_config, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FakeDiscordAPI, guard_loopback
+from testing import payloads
+from testing.botkit import CHANNEL_POST, ORIGINAL, BotKit, StrictDiscordAPI, install_models, make_config, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FakeDiscordAPI, guard_loopback
 from tests.test_recovery import start_bot_process
 
 FAILED = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED})

@@ -29,14 +29,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from discomfy.config import load_config
-from discomfy.errors import ConfigError, MappingError, WorkflowError, WorkflowFormatError, WorkflowLoadError
+from discomfy.config.errors import ConfigError
 from discomfy.store import JobStatus
 from discomfy.workflows import load_workflows
+from discomfy.workflows.errors import MappingError, WorkflowError, WorkflowFormatError, WorkflowLoadError
 from discomfy.workflows.seeds import SEED_MAX
-from tests.botkit import WORKFLOWS, BotKit, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+from testing import payloads
+from testing.botkit import WORKFLOWS, BotKit, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "config.example.yaml"

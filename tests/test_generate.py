@@ -14,10 +14,10 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from tests.botkit import BotKit, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+from testing import payloads
+from testing.botkit import BotKit, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
 
 DEFERRED = 5
 IMMEDIATE = 4

@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 
 from discomfy.store import JobRecord, JobStatus
-from tests.botkit import BotKit, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+from testing import payloads
+from testing.botkit import BotKit, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
 
 MEMBER = payloads.USER_ID
 OTHER = MEMBER + 1
@@ -271,7 +271,7 @@ async def test_non_admin_cannot_see_stats_even_with_administrator_permission_bit
 
 
 async def test_expired_paging_buttons_remove_themselves(kit: BotKit, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys.modules["discomfy.cogs.history"], "VIEW_TIMEOUT", 0.3)  # the module the bot loaded
+    monkeypatch.setattr(sys.modules["discomfy.bot.cogs.history"], "VIEW_TIMEOUT", 0.3)  # the module the bot loaded
     await fill_history(kit, MEMBER, 12)
 
     payload = await kit.command("history", user_id=MEMBER)

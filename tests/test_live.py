@@ -12,10 +12,10 @@ import discord
 import pytest
 import pytest_asyncio
 
-from tests.botkit import CHANNEL_EDIT, CHANNEL_POST, BotKit, StrictDiscordAPI, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FakeDiscordAPI, guard_loopback
+from testing import payloads
+from testing.botkit import CHANNEL_EDIT, CHANNEL_POST, BotKit, StrictDiscordAPI, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FakeDiscordAPI, guard_loopback
 
 
 @pytest_asyncio.fixture

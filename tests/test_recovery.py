@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from discomfy.store import JobRecord, JobStatus, JobStore
-from tests.botkit import install_models, make_config, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FakeDiscordAPI
+from testing import payloads
+from testing.botkit import install_models, make_config, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FakeDiscordAPI
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ async def start_bot_process(config: Path, api_base: str, payload: dict | None = 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.fakes.bot_process",
+        "testing.bot_process",
         *args,
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -15,8 +15,9 @@ import pytest_asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from discomfy.errors import DiscomfyError, StoreError
+from discomfy.errors import DiscomfyError
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore, WorkflowStats
+from discomfy.store.errors import StoreError
 from discomfy.store.schema import SCHEMA_VERSION, decode_record, encode_record
 
 MAX_SEED = 2**64 - 1

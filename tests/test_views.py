@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from discomfy.bot.buttons import queued_view, result_view, retry_view
 from discomfy.jobs import Job, JobRequest
 from discomfy.store import JobRecord, JobStatus
-from discomfy.views import queued_view, result_view, retry_view
 from discomfy.workflows import build_workflow
-from tests.botkit import WORKFLOWS, BotKit, start_bot
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+from testing import payloads
+from testing.botkit import WORKFLOWS, BotKit, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
 
 WORKFLOW = "txt2img_sdxl"  # its checkpoint is one the fake ComfyUI has
 OWNER = payloads.USER_ID
@@ -53,7 +53,7 @@ parameters:
 """
 
 
-# ---- the bot: tests/botkit.py, plus an upscale workflow the fake ComfyUI can run ---------------------------
+# ---- the bot: testing/botkit.py, plus an upscale workflow the fake ComfyUI can run ---------------------------
 
 
 def _workflows(tmp_path: Path) -> Path:
@@ -367,7 +367,7 @@ async def test_an_unexpected_error_in_a_button_is_logged_and_answered_privately(
     (followup,) = kit.discord.calls("POST", r"^/webhooks/\d+/[^/]+$")
     assert followup.json["flags"] & FLAG_EPHEMERAL
     assert "Something went wrong" in json.dumps(followup.json)
-    (logged,) = [r for r in caplog.records if r.name == "discomfy.replies" and r.levelname == "ERROR"]
+    (logged,) = [r for r in caplog.records if r.name == "discomfy.bot.errors" and r.levelname == "ERROR"]
     assert logged.exc_info is not None
     assert message_id in kit.discord.messages
 

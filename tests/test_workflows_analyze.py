@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from discomfy.cli import main
+from discomfy.cli.main import main
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.workflows import (
     Analysis,

@@ -9,13 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from discomfy.errors import (
-    InvalidParameterError,
-    MissingParameterError,
-    OverrideError,
-    UnknownParameterError,
-    WorkflowError,
-)
 from discomfy.workflows import (
     SEED_MAX,
     InputRef,
@@ -24,6 +17,13 @@ from discomfy.workflows import (
     build_workflow,
     load_graph,
     load_workflows,
+)
+from discomfy.workflows.errors import (
+    InvalidParameterError,
+    MissingParameterError,
+    OverrideError,
+    UnknownParameterError,
+    WorkflowError,
 )
 
 ROOT = Path(__file__).parent.parent

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from discomfy.comfy.object_info import ObjectInfo
-from discomfy.errors import ServerMismatchError
 from discomfy.workflows import (
     WorkflowLibrary,
     check_against_object_info,
@@ -17,6 +16,7 @@ from discomfy.workflows import (
     load_workflow,
     load_workflows,
 )
+from discomfy.workflows.errors import ServerMismatchError
 from discomfy.workflows.graph import is_link
 
 ROOT = Path(__file__).parent.parent

@@ -8,14 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from discomfy.errors import (
-    MappingError,
-    UnknownWorkflowError,
-    WorkflowError,
-    WorkflowFileError,
-    WorkflowFormatError,
-    WorkflowLoadError,
-)
 from discomfy.workflows import (
     InputRef,
     ParamType,
@@ -23,6 +15,14 @@ from discomfy.workflows import (
     build_workflow,
     load_workflow,
     load_workflows,
+)
+from discomfy.workflows.errors import (
+    MappingError,
+    UnknownWorkflowError,
+    WorkflowError,
+    WorkflowFileError,
+    WorkflowFormatError,
+    WorkflowLoadError,
 )
 
 ROOT = Path(__file__).parent.parent

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from discomfy.errors import InvalidParameterError
 from discomfy.workflows import (
     SEED_MAX,
     InputRef,
@@ -20,6 +19,7 @@ from discomfy.workflows import (
     randomize_seeds,
     sweep_seeds,
 )
+from discomfy.workflows.errors import InvalidParameterError
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"

@@ -3,7 +3,7 @@
     python -m tools.render_docs_images                 # writes docs/images/*.png
     python -m tools.render_docs_images --html          # also keeps the HTML cards next to the PNGs
 
-The bot is built exactly as the end-to-end tests build it (tests/botkit.py): config, job store, ComfyService,
+The bot is built exactly as the end-to-end tests build it (testing/botkit.py): config, job store, ComfyService,
 JobManager and DiscomfyBot, logged in to the fake Discord API and talking to the fake ComfyUI, all on 127.0.0.1.
 Only the fake ComfyUI's SaveImage node gets a nicer painter (a flat landscape drawn from the job's seed),
 installed through the fake's node-behaviour API; what the bot does with the files is unchanged. The final
@@ -37,10 +37,10 @@ from typing import Any
 import aiohttp
 from PIL import Image, ImageChops, ImageDraw
 
-from tests.botkit import start_bot
-from tests.fakes import comfy_nodes
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FakeDiscordAPI
+from testing import comfy_nodes
+from testing.botkit import start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FakeDiscordAPI
 
 log = logging.getLogger("render_docs_images")
 

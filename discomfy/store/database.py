@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -15,7 +16,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from discomfy.errors import StoreError
+from discomfy.store.errors import StoreError
 from discomfy.store.models import PENDING, TERMINAL, UNFINISHED, JobRecord, JobStatus, Stats
 from discomfy.store.schema import (
     COLUMNS,
@@ -31,6 +32,7 @@ from discomfy.store.stats import STATS_COLUMNS, summarize
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION_KEY = "schema_version"
+CLIENT_ID_KEY = "comfy_client_id"  # written by every version since the first: never rename it
 BUSY_TIMEOUT_MS = 5000  # only another process (an admin's sqlite3 shell) can make us wait
 
 _TIMESTAMP_FOR: dict[JobStatus, str] = {
@@ -126,6 +128,14 @@ class JobStore:
             raise StoreError(f"{key!r} belongs to the job store and cannot be set")
         async with self._writing() as db:
             await _upsert_meta(db, key, value)
+
+    async def client_id(self) -> str:
+        """This bot's ComfyUI client_id, made on first use and kept: ComfyUI routes old jobs' messages by it."""
+        client_id = await self.get_meta(CLIENT_ID_KEY)
+        if client_id is None:
+            client_id = uuid.uuid4().hex
+            await self.set_meta(CLIENT_ID_KEY, client_id)
+        return client_id
 
     # ---- writes ----------------------------------------------------------------------------
 

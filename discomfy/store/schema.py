@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from discomfy.errors import StoreError
+from discomfy.store.errors import StoreError
 from discomfy.store.models import JobRecord, JobStatus
 
 # MIGRATIONS[n] takes a database from schema version n to n + 1; each is a list of statements run in one

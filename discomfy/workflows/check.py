@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from discomfy.errors import ServerMismatchError, WorkflowError
+from discomfy.workflows.errors import ServerMismatchError, WorkflowError
 from discomfy.workflows.graph import InputRef, is_link, node_title, sorted_nodes
 from discomfy.workflows.model import ParamSpec, ParamType, WorkflowSpec
 from discomfy.workflows.seeds import SEED_MAX

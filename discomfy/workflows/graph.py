@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from discomfy.errors import OverrideError, WorkflowError, WorkflowFileError, WorkflowFormatError
+from discomfy.workflows.errors import OverrideError, WorkflowError, WorkflowFileError, WorkflowFormatError
 
 log = logging.getLogger(__name__)
 

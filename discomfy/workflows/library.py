@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from discomfy.errors import UnknownWorkflowError
+from discomfy.workflows.errors import UnknownWorkflowError
 from discomfy.workflows.model import WorkflowSpec
 
 

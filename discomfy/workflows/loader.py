@@ -9,12 +9,7 @@ from typing import Any
 
 import yaml
 
-from discomfy.errors import (
-    MappingError,
-    WorkflowError,
-    WorkflowFileError,
-    WorkflowLoadError,
-)
+from discomfy.workflows.errors import MappingError, WorkflowError, WorkflowFileError, WorkflowLoadError
 from discomfy.workflows.graph import dangling_links, load_graph, read_text
 from discomfy.workflows.library import WorkflowLibrary
 from discomfy.workflows.mapping import MappingReader

@@ -9,13 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from discomfy.errors import (
-    InvalidParameterError,
-    MappingError,
-    OverrideError,
-    WorkflowError,
-)
 from discomfy.workflows.catalog import IMAGE_INPUT_CLASSES, infer_kind
+from discomfy.workflows.errors import InvalidParameterError, MappingError, OverrideError, WorkflowError
 from discomfy.workflows.graph import Graph, InputRef, is_int, is_link, node_title
 from discomfy.workflows.model import ParamSpec, ParamType, WorkflowKind, WorkflowSpec
 from discomfy.workflows.seeds import find_seed_inputs

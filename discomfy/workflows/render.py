@@ -8,11 +8,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from discomfy.errors import (
-    MissingParameterError,
-    OverrideError,
-    UnknownParameterError,
-)
+from discomfy.workflows.errors import MissingParameterError, OverrideError, UnknownParameterError
 from discomfy.workflows.graph import Graph, InputRef, is_link, node_title, sorted_nodes
 from discomfy.workflows.model import BuiltWorkflow, WorkflowSpec
 from discomfy.workflows.seeds import apply_seed, check_seed, new_seed

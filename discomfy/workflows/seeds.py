@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from discomfy.errors import InvalidParameterError
+from discomfy.workflows.errors import InvalidParameterError
 from discomfy.workflows.graph import (
     Graph,
     InputRef,

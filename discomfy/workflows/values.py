@@ -8,7 +8,7 @@ import re
 import unicodedata
 from typing import Any
 
-from discomfy.errors import InvalidParameterError
+from discomfy.workflows.errors import InvalidParameterError
 from discomfy.workflows.model import ParamSpec, ParamType
 
 _TRUE = frozenset({"true", "yes", "on", "1"})

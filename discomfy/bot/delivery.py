@@ -35,16 +35,16 @@ from typing import TYPE_CHECKING, TypeVar
 import aiohttp
 import discord
 
-from discomfy import views
-from discomfy.contact_sheet import SheetItem, build_contact_sheet
-from discomfy.embeds import batch_embed, excerpt, job_embed
+from discomfy.bot import buttons
+from discomfy.bot.embeds import batch_embed, excerpt, job_embed
 from discomfy.media import FittedFile, MediaError, TooLarge, find_ffmpeg, fit_for_upload
+from discomfy.media.contact_sheet import SheetItem, build_contact_sheet
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
-    from discomfy.bot import DiscomfyBot
+    from discomfy.bot.bot import DiscomfyBot
+    from discomfy.bot.presenter import LiveMessage
     from discomfy.jobs import Job, JobSnapshot
-    from discomfy.live import LiveMessage
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ async def _compose(bot: DiscomfyBot, jobs: Sequence[Job], *, limit: int, workdir
     embed = batch_embed(snaps, image_name=sheet.filename if sheet else None)
     _add_notes(embed, fitted, limit)
     done = [job for job in jobs if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)]
-    view = views.result_view(done[0].record, upscale=False, batch=True) if done else None
+    view = buttons.result_view(done[0].record, upscale=False, batch=True) if done else None
     return _Composed(embed, view, _pack(_unique(uploads), limit))
 
 
@@ -185,7 +185,7 @@ def _compose_single(bot: DiscomfyBot, job: Job, fitted: _Fitted, limit: int) -> 
     record = job.record
     snap = _shown(job.snapshot())
     if record.status in FAILED:
-        view = None if record.status is JobStatus.CANCELLED else views.retry_view(record)
+        view = None if record.status is JobStatus.CANCELLED else buttons.retry_view(record)
         return _Composed(job_embed(snap), view, [[]])
     uploads = _unique(fitted.uploads)
     image = next(
@@ -196,7 +196,7 @@ def _compose_single(bot: DiscomfyBot, job: Job, fitted: _Fitted, limit: int) -> 
         embed.add_field(name="Result", value="The workflow finished without any output file.", inline=False)
     _add_notes(embed, fitted, limit)
     upscale = bool(bot.config.workflows.upscale) and bot.workflows.find(bot.config.workflows.upscale or "") is not None
-    return _Composed(embed, views.result_view(record, upscale=upscale and snap.kind == "image"), _pack(uploads, limit))
+    return _Composed(embed, buttons.result_view(record, upscale=upscale and snap.kind == "image"), _pack(uploads, limit))
 
 
 def _shown(snap: JobSnapshot) -> JobSnapshot:
@@ -328,7 +328,7 @@ async def _refused(
     snaps = [job.snapshot() for job in jobs]
     embed = job_embed(snaps[0]) if len(snaps) == 1 else batch_embed(snaps)
     with contextlib.suppress(discord.HTTPException, *TRANSIENT_ERRORS):
-        await message.show(MessageContent(embed, views.retry_view(pending[0].record), ()))
+        await message.show(MessageContent(embed, buttons.retry_view(pending[0].record), ()))
 
 
 def _transient(exc: discord.HTTPException) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from discomfy.embeds import STALE_COMMAND_ERRORS, error_embed
+from discomfy.bot.embeds import STALE_COMMAND_ERRORS, error_embed
 from discomfy.errors import DiscomfyError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Node catalog and node behaviours of the fake ComfyUI server (:mod:`tests.fakes.comfy_server`).
+"""Node catalog and node behaviours of the fake ComfyUI server (:mod:`testing.comfy_server`).
 
 Schemas follow ComfyUI 0.3.64's ``/object_info`` output: V1 nodes give combos as
 ``[["a", "b"], {...}]``, V3 nodes (``comfy_extras.nodes_video``) as ``["COMBO", {"options": [...]}]``.

@@ -1,6 +1,6 @@
 """DisComfy in a child process against the loopback fakes, so a test can SIGKILL it mid-job.
 
-    python -m tests.fakes.bot_process CONFIG.yaml DISCORD_API_BASE [PAYLOAD.json]
+    python -m testing.bot_process CONFIG.yaml DISCORD_API_BASE [PAYLOAD.json]
 
 It builds the bot exactly as bot.py does (`open_bot`), logs in to the fake Discord (which runs the
 real setup_hook, and with it the recovery of unfinished jobs), optionally dispatches the
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import discord
 
-from bot import open_bot
+from discomfy.app import open_bot
 from discomfy.config import load_config
 from discomfy.log import setup_logging
-from tests.fakes import payloads
+from testing import payloads
 
 
 async def main(config_path: Path, api_base: str, interactions: list[dict]) -> None:

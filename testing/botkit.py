@@ -1,7 +1,7 @@
 """The shared kit for bot end-to-end tests: a real DiscomfyBot on the fake ComfyUI and the fake Discord API.
 
-Everything is built the way bot.py builds it (Config from YAML, JobStore, ComfyService, JobManager,
-DiscomfyBot, `login` running the real setup_hook); only ComfyUI and Discord are fakes on loopback.
+Everything is built by the app's own composition root (`discomfy.app.open_bot`: Config from YAML, JobStore,
+ComfyService, JobManager, DiscomfyBot), then `login` runs the real setup_hook; only ComfyUI and Discord are fakes.
 
 Typical use::
 
@@ -29,16 +29,16 @@ from typing import Any
 
 import yaml
 
-from discomfy.bot import DiscomfyBot
+from discomfy.app import open_bot
+from discomfy.bot.bot import DiscomfyBot
 from discomfy.comfy import ComfyService
 from discomfy.config import Config, load_config
 from discomfy.jobs import JobManager
 from discomfy.store import JobRecord, JobStore
-from discomfy.workflows import load_workflows
-from tests.fakes import payloads
-from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FakeDiscordAPI, RecordedRequest, _Fault, _Reply
-from tests.fakes.payloads import Payload
+from testing import payloads
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FakeDiscordAPI, RecordedRequest, _Fault, _Reply
+from testing.payloads import Payload
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
@@ -102,6 +102,7 @@ class BotKit:
     service: ComfyService
     jobs: JobManager
     bot: DiscomfyBot
+    closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack, repr=False)
     payloads_sent: list[Payload] = field(default_factory=list)
     #: This kit and every kit a `restart` made from it; the last one is the running bot.
     generations: list[BotKit] = field(default_factory=list)
@@ -179,23 +180,19 @@ def _edited_message(fake: FakeDiscordAPI, request: RecordedRequest) -> int | Non
 
 
 async def _start(discord_api: FakeDiscordAPI, comfy: FakeComfy, config: Config, store: JobStore) -> BotKit:
-    client_id = await store.get_meta("comfy_client_id")
-    if client_id is None:
-        client_id = "0123456789abcdef0123456789abcdef"
-        await store.set_meta("comfy_client_id", client_id)
-    service = ComfyService(config.comfy, client_id=client_id)
-    await service.start()
-    workflows = load_workflows(config.workflows.directory)
-    jobs = JobManager(service, workflows, store, config.limits)
-    bot = DiscomfyBot(config, service, jobs, workflows)
-    await bot.__aenter__()
-    await bot.login("test-token")
-    return BotKit(discord_api, comfy, config, store, service, jobs, bot)
+    """A bot built by the app's own composition root on `store`, logged in to the fake Discord."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        bot = await stack.enter_async_context(open_bot(config, store=store))
+        await bot.login("test-token")
+    except BaseException:
+        await stack.aclose()
+        raise
+    return BotKit(discord_api, comfy, config, store, bot.comfy, bot.jobs, bot, closing=stack)
 
 
 async def _stop(kit: BotKit) -> None:
-    await kit.bot.close()
-    await kit.service.close()
+    await kit.closing.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from discomfy.comfy.object_info import ObjectInfo
-from discomfy.errors import DiscomfyError, WorkflowFileError, WorkflowLoadError
+from discomfy.errors import DiscomfyError
 from discomfy.workflows import analyze_graph, load_graph, load_workflow
+from discomfy.workflows.errors import WorkflowFileError, WorkflowLoadError
 from discomfy.workflows.mapping import NAME_RE, slug
 from discomfy.workflows.template import render_report, render_template
 

@@ -8,17 +8,19 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.cogs import EXTENSIONS
+from discomfy.bot.buttons import DYNAMIC_ITEMS
+from discomfy.bot.cogs import EXTENSIONS
+from discomfy.bot.errors import report_error
+from discomfy.bot.presenter import Presenter
 from discomfy.comfy import ComfyError
+from discomfy.errors import DiscomfyError
 from discomfy.health import write_health
-from discomfy.live import Presenter
-from discomfy.replies import report_error
 from discomfy.tasks import BackgroundTasks
-from discomfy.views import DYNAMIC_ITEMS
 from discomfy.workflows import check_against_object_info
 
 if TYPE_CHECKING:
@@ -37,6 +39,23 @@ class NotAdminError(app_commands.CheckFailure):
 
     def __init__(self) -> None:
         super().__init__("Only DisComfy admins can do that (configured in discord.admin_role_ids / admin_user_ids).")
+
+
+class DiscordLoginError(DiscomfyError):
+    """Discord refused DISCORD_TOKEN."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Discord refused DISCORD_TOKEN (was it reset?). Copy a new one from the Developer Portal "
+            "(your application > Bot > Reset Token) into .env, then start again."
+        )
+
+
+class DiscordUnreachableError(DiscomfyError):
+    """Discord's API or gateway cannot be reached from this machine."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"Cannot reach Discord ({cause}). Check this machine's network and DNS, then start again.")
 
 
 class DiscomfyTree(app_commands.CommandTree["DiscomfyBot"]):
@@ -90,6 +109,20 @@ class DiscomfyBot(commands.Bot):
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run a background task that is kept referenced and cancelled on close."""
         return self.background.spawn(coro, name=name)
+
+    async def serve(self, token: str) -> None:
+        """Log in and stay connected until closed.
+
+        Raises:
+            DiscordLoginError: Discord refused the token.
+            DiscordUnreachableError: Discord cannot be reached from this machine.
+        """
+        try:
+            await self.start(token)
+        except discord.LoginFailure as exc:
+            raise DiscordLoginError() from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DiscordUnreachableError(exc) from exc
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from discomfy import __version__
-from discomfy.cli_analyze import add_analyze_command
-from discomfy.cli_run import add_run_command
+from discomfy.cli.analyze import add_analyze_command
+from discomfy.cli.run import add_run_command
 from discomfy.log import setup_logging
 
 Subparsers = argparse._SubParsersAction  # argparse exposes no public name for it

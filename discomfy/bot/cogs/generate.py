@@ -14,16 +14,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from discomfy.bot.embeds import rejected_embed
+from discomfy.bot.errors import require_channel_permissions
 from discomfy.comfy import WorkflowRejectedError
-from discomfy.embeds import rejected_embed
-from discomfy.errors import InvalidParameterError, LimitError, UnknownParameterError
-from discomfy.jobs import InputImage, JobRequest
-from discomfy.replies import require_channel_permissions
+from discomfy.jobs import InputImage, JobRequest, LimitError
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
+from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
 from discomfy.workflows.seeds import check_seed
 
 if TYPE_CHECKING:
-    from discomfy.bot import DiscomfyBot
+    from discomfy.bot.bot import DiscomfyBot
     from discomfy.jobs import Job
 
     Interaction = discord.Interaction[DiscomfyBot]

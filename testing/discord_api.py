@@ -42,8 +42,8 @@ from aiohttp import BodyPartReader, web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from tests.fakes import payloads
-from tests.fakes.payloads import Payload
+from testing import payloads
+from testing.payloads import Payload
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -3,7 +3,7 @@
 It reproduces what was recorded from a real server (see ``tests/fixtures/comfy/``): the message
 order of a job, who receives which message, the binary preview frames (type 1, or type 4 after a
 ``feature_flags`` handshake), ``/prompt`` validation errors, the queue (a heap, like the server's),
-history, ``/view`` and ``/upload/image``.  Nodes come from :mod:`tests.fakes.comfy_nodes`; samplers
+history, ``/view`` and ``/upload/image``.  Nodes come from :mod:`testing.comfy_nodes`; samplers
 sleep ``step_delay`` per step instead of denoising.
 
 Typical use::
@@ -42,7 +42,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from PIL import Image
 
-from tests.fakes.comfy_nodes import (
+from testing.comfy_nodes import (
     DEFAULT_MODELS,
     Behaviour,
     NodeClass,

@@ -11,12 +11,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot import admin_only
-from discomfy.embeds import history_embed, stats_embed
-from discomfy.replies import PrivatePanel, report_error, send_ephemeral
+from discomfy.bot.bot import admin_only
+from discomfy.bot.embeds import history_embed, stats_embed
+from discomfy.bot.errors import PrivatePanel, report_error, send_ephemeral
 
 if TYPE_CHECKING:
-    from discomfy.bot import DiscomfyBot
+    from discomfy.bot.bot import DiscomfyBot
 
 log = logging.getLogger(__name__)
 

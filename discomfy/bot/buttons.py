@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
-from discomfy.embeds import info_embed
+from discomfy.bot.embeds import info_embed
+from discomfy.bot.errors import report_error, require_channel_permissions
 from discomfy.errors import DiscomfyError
 from discomfy.jobs import InputImage, JobRequest
-from discomfy.replies import report_error, require_channel_permissions
 from discomfy.store import JobStatus
 from discomfy.workflows import ParamType, WorkflowSpec, sweep_seeds
 
 if TYPE_CHECKING:
-    from discomfy.bot import DiscomfyBot
+    from discomfy.bot.bot import DiscomfyBot
     from discomfy.jobs import Job
     from discomfy.store import JobRecord
 

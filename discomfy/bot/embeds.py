@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 import discord
 
 from discomfy.comfy import ComfyConnectionError, ComfyError, WorkflowRejectedError
-from discomfy.errors import DiscomfyError, LimitError, WorkflowError
+from discomfy.errors import DiscomfyError
+from discomfy.jobs import LimitError
 from discomfy.progress import progress_bar
 from discomfy.store import JobStatus
+from discomfy.workflows.errors import WorkflowError
 
 if TYPE_CHECKING:
     from discomfy.jobs import JobSnapshot
@@ -302,7 +304,7 @@ def _seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value < 60 else duration(value)
 
 
-# ---- job details (the Info button, discomfy/views.py) ---------------------------------------------
+# ---- job details (the Info button, discomfy/bot/buttons.py) ---------------------------------------------
 
 if TYPE_CHECKING:
     from discomfy.workflows import WorkflowSpec

@@ -11,14 +11,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot import NotAdminError, admin_only
+from discomfy.bot.bot import NotAdminError, admin_only
+from discomfy.bot.embeds import QueueRow, duration, error_embed, queue_embed
+from discomfy.bot.errors import PrivatePanel, report_error, send_ephemeral
 from discomfy.comfy import JobStatus as ComfyStatus
-from discomfy.embeds import QueueRow, duration, error_embed, queue_embed
-from discomfy.replies import PrivatePanel, report_error, send_ephemeral
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
-    from discomfy.bot import DiscomfyBot
+    from discomfy.bot.bot import DiscomfyBot
     from discomfy.comfy import QueueEntry, QueueState
     from discomfy.jobs import Job
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from discomfy import views
-from discomfy.delivery import (
+from discomfy.bot import buttons
+from discomfy.bot.delivery import (
     DEFAULT_FILESIZE_LIMIT,
     EDIT_TRIES,
     TRANSIENT_ERRORS,
@@ -30,12 +30,12 @@ from discomfy.delivery import (
     deliver,
     with_retries,
 )
-from discomfy.embeds import PREVIEW_NAME, batch_embed, job_embed
+from discomfy.bot.embeds import PREVIEW_NAME, batch_embed, job_embed
 from discomfy.jobs import Job
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
-    from discomfy.bot import DiscomfyBot
+    from discomfy.bot.bot import DiscomfyBot
     from discomfy.comfy import Preview
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ class _Display:
             shown = [replace(s, status=JobStatus.DONE) if s.status is JobStatus.DELIVERING else s for s in snaps]
             embed = batch_embed(shown, image_name=PREVIEW_NAME if preview is not None else None)
         pending = any(s.status in (JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING) for s in snaps)
-        view = views.queued_view(self.jobs) if pending else None
+        view = buttons.queued_view(self.jobs) if pending else None
         uploads = (Upload(PREVIEW_NAME, data=preview.image, size=len(preview.image)),) if preview else ()
         changed = preview is not self._sent_preview or self._shown is None
         return MessageContent(embed, view, uploads, upload=changed), preview

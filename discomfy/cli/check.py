@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, TextIO
 import aiohttp
 import discord
 
+from discomfy.bot.errors import BOT_PERMISSION_NAMES, BOT_PERMISSIONS
 from discomfy.comfy import ComfyConnectionError, ComfyError, ComfyHTTPError, ComfyService
 from discomfy.comfy.client import ComfyClient
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.config import DEFAULT_CONFIG_PATH, Config, InvalidConfigError, load_config
-from discomfy.errors import ConfigError, WorkflowLoadError
-from discomfy.replies import BOT_PERMISSION_NAMES, BOT_PERMISSIONS
+from discomfy.config.errors import ConfigError
 from discomfy.workflows import check_against_object_info, load_workflows
+from discomfy.workflows.errors import WorkflowLoadError
 from discomfy.workflows.loader import MAPPING_SUFFIXES, read_workflow
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from discomfy.comfy.models import ComfySettings
-from discomfy.config_schema import (
+from discomfy.config.errors import ConfigError
+from discomfy.config.schema import (
     ComfyEnv,
     ConfigProblem,
     DiscordEnv,
@@ -22,7 +23,6 @@ from discomfy.config_schema import (
     key_path,
     validate,
 )
-from discomfy.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

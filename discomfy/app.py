@@ -1,0 +1,64 @@
+"""The one composition root: builds the store, the one ComfyService, the jobs and the bot, for every caller.
+
+bot.py, the test kit, the benchmarks and tools all start DisComfy through `open_bot`, so a service added here
+is there for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from discomfy.bot.bot import DiscomfyBot
+from discomfy.comfy import ComfyService
+from discomfy.config import Config
+from discomfy.jobs import JobManager
+from discomfy.store import JobStore
+from discomfy.workflows import load_workflows
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIterator[DiscomfyBot]:
+    """The bot with its services, not yet logged in; everything it opened is closed on exit.
+
+    `store` lets a caller keep one open job store across several bots (a restart in a test); by default the
+    bot opens `storage.database` itself.
+    """
+    workflows = load_workflows(config.workflows.directory)
+    log.info("Loaded %d workflow(s): %s", len(workflows), ", ".join(workflows.names))
+    async with contextlib.AsyncExitStack() as stack:
+        if store is None:
+            store = await stack.enter_async_context(JobStore(config.storage.database))
+        comfy = await stack.enter_async_context(ComfyService(config.comfy, client_id=await store.client_id()))
+        jobs = JobManager(comfy, workflows, store, config.limits)
+        bot = await stack.enter_async_context(DiscomfyBot(config, comfy, jobs, workflows))
+        yield bot
+
+
+async def run(config: Config) -> None:
+    """Run the bot until SIGINT/SIGTERM, then close the WebSocket and sessions cleanly.
+
+    Raises:
+        DiscordLoginError, DiscordUnreachableError: Discord refused the token, or cannot be reached.
+    """
+    async with open_bot(config) as bot:
+        assert config.discord.token is not None  # load_config(require_token=True) checked it
+        running = asyncio.create_task(bot.serve(config.discord.token.reveal()), name="discord")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stopping = asyncio.create_task(stop.wait(), name="signals")
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            log.info("Signal received: closing the WebSocket and sessions")
+        stopping.cancel()
+        await bot.close()
+        if running.done() and not running.cancelled() and (error := running.exception()) is not None:
+            raise error
+    log.info("DisComfy stopped")

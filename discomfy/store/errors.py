@@ -1,0 +1,9 @@
+"""Errors of the job store."""
+
+from __future__ import annotations
+
+from discomfy.errors import DiscomfyError
+
+
+class StoreError(DiscomfyError):
+    """The job store cannot do what was asked: unusable file, newer schema, unknown job or field."""

@@ -1,0 +1,1 @@
+"""Loopback fakes of ComfyUI and Discord, and the bot kit: shared by tests/, bench/ and tools/."""
