@@ -22,20 +22,18 @@ from discomfy.comfy import (
     JobInterruptedError,
     JobLostError,
     JobResult,
+    PromptStatus,
     Started,
     WorkflowRejectedError,
 )
-from discomfy.comfy import JobStatus as ComfyStatus
 from discomfy.config import LimitSettings
 from discomfy.errors import DiscomfyError
-from discomfy.store import JobRecord, JobStatus, JobStore
+from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 
 log = logging.getLogger(__name__)
 
-UNFINISHED = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DELIVERING})
-PENDING = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class LimitError(DiscomfyError):
@@ -114,7 +112,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.record.status not in UNFINISHED
+        return not self.record.status.is_unfinished
 
     def snapshot(self) -> JobSnapshot:
         """The current state, read from the live handle where there is one."""
@@ -122,8 +120,8 @@ class Job:
         status = record.status
         position = total = step = steps = None
         node = None
-        if handle is not None and status in PENDING:
-            if handle.status is ComfyStatus.RUNNING:
+        if handle is not None and status.is_pending:
+            if handle.status is PromptStatus.RUNNING:
                 status = JobStatus.RUNNING
             position, total = handle.position, handle.queue_total
             node = f"{handle.node_class} (#{handle.node_id})" if handle.node_id else None
@@ -187,7 +185,7 @@ class JobManager:
 
     def check_limits(self, owner_id: int, count: int = 1, *, exempt: bool = False) -> None:
         """Raise LimitError when `owner_id` may not start `count` more jobs now."""
-        pending = [j for j in self._live.values() if j.record.status in PENDING]
+        pending = [j for j in self._live.values() if j.record.status.is_pending]
         if len(pending) + count > self.limits.max_pending_total:
             raise LimitError(
                 f"The queue is full ({len(pending)} jobs waiting, at most {self.limits.max_pending_total}). "

@@ -20,10 +20,10 @@ from discomfy.comfy import (
     JobCancelledError,
     JobInterruptedError,
     JobLostError,
-    JobStatus,
     OutputDownloadError,
     Preview,
     Progress,
+    PromptStatus,
     Queued,
     Started,
     WorkflowRejectedError,
@@ -165,7 +165,7 @@ async def test_comfyui_restart_losing_the_job_fails_it_with_job_lost_promptly(se
     await fake_comfy.restart(downtime=0.3)
     with pytest.raises(JobLostError):
         await asyncio.wait_for(job.result(), 10)
-    assert job.status is JobStatus.FAILED
+    assert job.status is PromptStatus.FAILED
 
 
 async def test_a_silent_socket_whose_registration_was_stolen_is_caught_by_the_watchdog(service, fake_comfy):

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from discomfy.comfy.job import ComfyJob
-from discomfy.comfy.models import JobStatus, Progress, Started
+from discomfy.comfy.models import Progress, PromptStatus, Started
 from discomfy.comfy.tracker import ComfyTracker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "comfy"
@@ -48,11 +48,11 @@ async def test_progress_goes_to_the_prompt_it_names_and_nowhere_else(setup):
     tracker.dispatch_text(message("execution_start", prompt_id="b", timestamp=1))
     tracker.dispatch_text(message("executing", node="3", display_node="3", prompt_id="b"))
     tracker.dispatch_text(message("progress", value=4, max=20, prompt_id="b", node="3"))
-    assert jobs["b"].status is JobStatus.RUNNING
+    assert jobs["b"].status is PromptStatus.RUNNING
     assert (jobs["b"].progress.value, jobs["b"].progress.max) == (4, 20)
     assert jobs["b"].node_class == "KSampler"
     assert jobs["a"].progress is None
-    assert jobs["a"].status is JobStatus.SUBMITTING
+    assert jobs["a"].status is PromptStatus.SUBMITTING
 
 
 async def test_other_clients_prompts_and_bare_reconnect_messages_are_ignored(setup):

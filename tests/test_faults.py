@@ -30,7 +30,6 @@ from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI, guard_loopback
 from tests.test_recovery import start_bot_process
 
-FAILED = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED})
 SAYS_WHY = frozenset({"Failed", "Lost", "Cancelled", "Interrupted"})
 MANY = {"max_pending_per_user": 25, "max_pending_total": 200}
 
@@ -91,7 +90,7 @@ def delivered_to_discord(discord: FakeDiscordAPI, record: JobRecord) -> bool:
 
 def reported_with_reason(discord: FakeDiscordAPI, record: JobRecord) -> bool:
     """The job ended badly and someone can read why: in its final embed, or in its stored record."""
-    if record.status in FAILED and (record.error or "").strip():
+    if record.status.is_unsuccessful and (record.error or "").strip():
         return True
     message = discord.messages.get(record.message_id or 0)
     embed = (message or {}).get("embeds", [{}])[0] if message and message.get("embeds") else {}
@@ -105,7 +104,7 @@ async def tally_store(
     records = await store.history(payloads.USER_ID, limit=1000)
     delivered = sum(delivered_to_discord(discord, r) for r in records)
     reported = sum(not delivered_to_discord(discord, r) and reported_with_reason(discord, r) for r in records)
-    reasons = sorted({(r.error_kind or r.status.value) for r in records if r.status in FAILED})
+    reasons = sorted({(r.error_kind or r.status.value) for r in records if r.status.is_unsuccessful})
     note = "; ".join(filter(None, [notes, f"reasons: {', '.join(reasons)}" if reasons else ""]))
     return Tally(scenario, max(expected or 0, len(records)), delivered, reported, note)
 
@@ -375,7 +374,7 @@ async def test_the_bot_killed_mid_queue_and_restarted_delivers_every_job_once(
 
 async def _all_final(store: JobStore) -> bool:
     records = await store.history(payloads.USER_ID, limit=100)
-    return len(records) == 5 and all(r.status in (JobStatus.DONE, *FAILED) for r in records)
+    return len(records) == 5 and all(r.status is JobStatus.DONE or r.status.is_unsuccessful for r in records)
 
 
 # ---- ComfyUI slow to answer -----------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from discomfy.bot.embeds import info_embed
 from discomfy.bot.errors import report_error, require_channel_permissions
 from discomfy.errors import DiscomfyError
 from discomfy.jobs import InputImage, JobRequest
-from discomfy.store import JobStatus
 from discomfy.workflows import ParamType, WorkflowSpec, sweep_seeds
 
 if TYPE_CHECKING:
@@ -49,7 +48,6 @@ MODAL_TIMEOUT = 15 * 60.0  # an interaction token lives 15 minutes; the modal ca
 TEXT_INPUT_MAX = 4000  # Discord's cap for a text input
 MAX_UPSCALE_BUTTONS = 5  # one action row
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
-RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED})
 _JOB_ID = r"(?P<job_id>[0-9a-f]{32})"
 
 
@@ -355,7 +353,7 @@ class RetryButton(JobButton, template=rf"{PREFIX}:retry:{_JOB_ID}"):
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
         record = await _record(bot, self.job_id)
-        if record.status not in RETRYABLE or not record.graph:
+        if not record.status.is_unsuccessful or not record.graph:
             raise ActionRefusedError("Only a failed, cancelled or lost job can be retried.")
         require_channel_permissions(interaction)
         exempt = bot.is_admin(interaction.user)

@@ -56,7 +56,6 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
 TRANSIENT_ERRORS = (discord.DiscordServerError, aiohttp.ClientError, ConnectionError, TimeoutError)
 EDIT_TRIES = 4  # 1 + 2 + 4 s of backoff on top of discord.py's own retries
 DELIVERY_TRIES = 7  # about two minutes: a result is worth waiting for
-FAILED = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +183,7 @@ async def _compose(bot: DiscomfyBot, jobs: Sequence[Job], *, limit: int, workdir
 def _compose_single(bot: DiscomfyBot, job: Job, fitted: _Fitted, limit: int) -> _Composed:
     record = job.record
     snap = _shown(job.snapshot())
-    if record.status in FAILED:
+    if record.status.is_unsuccessful:
         view = None if record.status is JobStatus.CANCELLED else buttons.retry_view(record)
         return _Composed(job_embed(snap), view, [[]])
     uploads = _unique(fitted.uploads)

@@ -82,7 +82,7 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
     if snap.status is JobStatus.RUNNING and snap.step is not None and snap.steps:
         eta = f" · about {duration(snap.eta)} left" if snap.eta is not None else ""
         embed.add_field(name="Progress", value=f"`{progress_bar(snap.step, snap.steps)}`{eta}", inline=False)
-    if snap.error and snap.status in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.LOST):
+    if snap.error and snap.status.is_unsuccessful:
         embed.add_field(name="Why", value=excerpt(snap.error, 1000), inline=False)
     embed.add_field(name="Workflow", value=snap.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{snap.owner_id}>")
@@ -105,7 +105,7 @@ def batch_embed(snaps: Sequence[JobSnapshot], *, image_name: str | None = None) 
     """One embed tracking a seed sweep: a line per seed."""
     first = snaps[0]
     done = sum(s.status is JobStatus.DONE for s in snaps)
-    failed = sum(s.status in (JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED) for s in snaps)
+    failed = sum(s.status.is_unsuccessful for s in snaps)
     finished = done + failed == len(snaps)
     colour = discord.Colour.green() if finished and not failed else COLOURS[_batch_status(snaps)]
     title = f"Batch of {len(snaps)} · {done} done" + (f", {failed} failed" if failed else "")
@@ -135,7 +135,7 @@ def _batch_line(snap: JobSnapshot) -> str:
         return progress_bar(snap.step, snap.steps, width=8)
     if snap.status is JobStatus.QUEUED and snap.position:
         return f"queued #{snap.position}"
-    if snap.status in (JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED):
+    if snap.status.is_unsuccessful:
         return f"{job_title(snap).lower()}: {excerpt(snap.error, 80)}"
     return job_title(snap).lower()
 

@@ -256,7 +256,7 @@ class _Display:
         else:
             shown = [replace(s, status=JobStatus.DONE) if s.status is JobStatus.DELIVERING else s for s in snaps]
             embed = batch_embed(shown, image_name=PREVIEW_NAME if preview is not None else None)
-        pending = any(s.status in (JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING) for s in snaps)
+        pending = any(s.status.is_pending for s in snaps)
         view = buttons.queued_view(self.jobs) if pending else None
         uploads = (Upload(PREVIEW_NAME, data=preview.image, size=len(preview.image)),) if preview else ()
         changed = preview is not self._sent_preview or self._shown is None

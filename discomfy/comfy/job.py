@@ -15,10 +15,10 @@ from discomfy.comfy.models import (
     Finished,
     JobEvent,
     JobResult,
-    JobStatus,
     NodeStarted,
     Preview,
     Progress,
+    PromptStatus,
     Queued,
     Started,
 )
@@ -70,7 +70,7 @@ class ComfyJob:
         self.graph = graph
         self.output_nodes = tuple(output_nodes) if output_nodes is not None else None
         self.download = download
-        self.status = JobStatus.SUBMITTING
+        self.status = PromptStatus.SUBMITTING
         self.number: int | None = None
         self.position: int | None = None
         self.queue_total: int | None = None
@@ -97,7 +97,7 @@ class ComfyJob:
 
     @property
     def in_flight(self) -> bool:
-        return not self._future.done() and self.status is not JobStatus.SUBMITTING
+        return not self._future.done() and self.status is not PromptStatus.SUBMITTING
 
     @property
     def node_class(self) -> str | None:
@@ -131,9 +131,9 @@ class ComfyJob:
 
     def _catch_up(self, watcher: _Watcher) -> None:
         """A late watcher first gets the state so far, so it never waits for an event already past."""
-        if self.status is JobStatus.QUEUED and self.position:
+        if self.status is PromptStatus.QUEUED and self.position:
             watcher.put(Queued(self.position, self.queue_total or self.position))
-        elif self.status is JobStatus.RUNNING:
+        elif self.status is PromptStatus.RUNNING:
             watcher.put(Started())
             if self.node_id is not None:
                 watcher.put(NodeStarted(self.node_id, self.node_class))
@@ -155,12 +155,12 @@ class ComfyJob:
         """ComfyUI took the prompt; its position comes with the next queue refresh."""
         self.number = number
         self.accepted_at = self.last_activity = time.monotonic()
-        if self.status is JobStatus.SUBMITTING:
-            self.status = JobStatus.QUEUED
+        if self.status is PromptStatus.SUBMITTING:
+            self.status = PromptStatus.QUEUED
 
     def _queued(self, position: int, total: int) -> None:
-        if self.status in (JobStatus.SUBMITTING, JobStatus.QUEUED):
-            self.status = JobStatus.QUEUED
+        if self.status in (PromptStatus.SUBMITTING, PromptStatus.QUEUED):
+            self.status = PromptStatus.QUEUED
             if (position, total) != (self.position, self.queue_total):
                 self.position, self.queue_total = position, total
                 self._emit(Queued(position, total))
@@ -168,8 +168,8 @@ class ComfyJob:
                 self.last_activity = time.monotonic()
 
     def _started(self) -> None:
-        if self.status in (JobStatus.SUBMITTING, JobStatus.QUEUED) and not self.done:
-            self.status = JobStatus.RUNNING
+        if self.status in (PromptStatus.SUBMITTING, PromptStatus.QUEUED) and not self.done:
+            self.status = PromptStatus.RUNNING
             self.position = None
             self.started_at = time.monotonic()
             self._emit(Started())
@@ -197,13 +197,13 @@ class ComfyJob:
 
     def _finish(self, result: JobResult) -> None:
         if not self._future.done():
-            self.status = JobStatus.FINISHED
+            self.status = PromptStatus.FINISHED
             self._future.set_result(result)
             self._emit(Finished(result))
 
     def _fail(self, error: ComfyError) -> None:
         if not self._future.done():
-            self.status = JobStatus.FAILED
+            self.status = PromptStatus.FAILED
             self._future.set_exception(error)
             self._emit(Failed(error))
 

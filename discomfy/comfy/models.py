@@ -180,7 +180,9 @@ class Failed:
 JobEvent = Queued | Started | NodeStarted | CachedNodes | Progress | Preview | Finished | Failed
 
 
-class JobStatus(enum.StrEnum):
+class PromptStatus(enum.StrEnum):
+    """Where a prompt stands in ComfyUI, as this client sees it (the job store has its own JobStatus)."""
+
     SUBMITTING = "submitting"
     QUEUED = "queued"
     RUNNING = "running"

@@ -27,8 +27,8 @@ from discomfy.comfy.models import (
     ComfySettings,
     DownloadedFile,
     JobResult,
-    JobStatus,
     OutputFile,
+    PromptStatus,
     QueueState,
     SystemStats,
     UploadedImage,
@@ -187,7 +187,7 @@ class ComfyService:
         job = self._jobs.get(prompt_id)
         if job is None:
             job = ComfyJob(prompt_id, graph or {}, output_nodes=output_nodes, download=download)
-            job.status = JobStatus.QUEUED
+            job.status = PromptStatus.QUEUED
             self._jobs[prompt_id] = job
             self._tasks.spawn(self._reconcile([job]), name=f"comfy-track-{prompt_id[:8]}")
         return job
@@ -270,7 +270,7 @@ class ComfyService:
         if self._queue_refresh is not None and not self._queue_refresh.done():
             self._queue_dirty = True
             return
-        if not any(job.status is JobStatus.QUEUED for job in self._jobs.values()):
+        if not any(job.status is PromptStatus.QUEUED for job in self._jobs.values()):
             return
         self._queue_refresh = self._tasks.spawn(self._refresh_positions(), name="comfy-queue-refresh")
 
@@ -286,7 +286,7 @@ class ComfyService:
             missing = [
                 job
                 for job in self._jobs.values()
-                if job.status is JobStatus.QUEUED and not job.finishing and not state.knows(job.prompt_id)
+                if job.status is PromptStatus.QUEUED and not job.finishing and not state.knows(job.prompt_id)
             ]
             if missing:
                 await self._reconcile(missing, state)
@@ -391,7 +391,7 @@ class ComfyService:
                 self._give_up([j for j in jobs if not j.done and not j.finishing], exc)
                 return None
         for job in jobs:
-            if job.done or job.finishing or job.cancelling or job.status is JobStatus.SUBMITTING:
+            if job.done or job.finishing or job.cancelling or job.status is PromptStatus.SUBMITTING:
                 continue
             if state.knows(job.prompt_id) or job.accepted_at > state.requested_at:
                 job.last_activity = time.monotonic()  # waiting, or too new for this snapshot to tell

@@ -21,14 +21,37 @@ class JobStatus(enum.StrEnum):
     LOST = "lost"
 
     @property
+    def is_pending(self) -> bool:
+        """Not finished in ComfyUI yet: counts against the user's limits, and can be cancelled."""
+        return self in PENDING
+
+    @property
+    def is_unfinished(self) -> bool:
+        """Pending, or finished but not yet posted: a restart picks it up again."""
+        return self in UNFINISHED
+
+    @property
     def is_finished(self) -> bool:
+        """Nothing more will happen to it."""
         return self in TERMINAL
 
+    @property
+    def is_unsuccessful(self) -> bool:
+        """Ended without a result (failed, lost or cancelled): shown with its reason, and can be retried."""
+        return self in UNSUCCESSFUL
 
-UNFINISHED = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DELIVERING})
-PENDING = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})  # what counts against a user's limit
-TERMINAL = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.LOST})
-FAILURES = frozenset({JobStatus.FAILED, JobStatus.LOST})  # what /stats counts as a failure
+    @property
+    def is_failure(self) -> bool:
+        """What /stats counts as a failure: cancelling is the user's choice, not one."""
+        return self in FAILURES
+
+
+# The groups, each defined once; SQL queries take the sets, everything else the properties above.
+PENDING = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})
+UNFINISHED = PENDING | {JobStatus.DELIVERING}
+TERMINAL = frozenset(JobStatus) - UNFINISHED
+UNSUCCESSFUL = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED})
+FAILURES = UNSUCCESSFUL - {JobStatus.CANCELLED}
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from discomfy.store.models import FAILURES, JobStatus, Stats, WorkflowStats
+from discomfy.store.models import JobStatus, Stats, WorkflowStats
 
 STATS_COLUMNS = ("created_at", "workflow", "owner_id", "status", "error_kind", "queued_at", "started_at", "finished_at")
 BUSIEST_USERS = 10
@@ -27,7 +27,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> Stats:
         per_day[datetime.fromtimestamp(row["created_at"], UTC).date().isoformat()] += 1
         per_user[row["owner_id"]] += 1
         by_workflow[row["workflow"]].append(row)
-        if row["status"] in FAILURES:
+        if JobStatus(row["status"]).is_failure:
             reasons[row["error_kind"] or UNKNOWN_REASON] += 1
     workflows = sorted(
         (_workflow_stats(name, jobs) for name, jobs in by_workflow.items()), key=lambda w: (-w.jobs, w.name)
@@ -54,7 +54,7 @@ def _workflow_stats(name: str, rows: list[Mapping[str, Any]]) -> WorkflowStats:
         jobs=len(rows),
         median_queue_wait=statistics.median(waits) if waits else None,
         median_run_time=statistics.median(runs) if runs else None,
-        failures=sum(1 for r in rows if r["status"] in FAILURES),
+        failures=sum(1 for r in rows if JobStatus(r["status"]).is_failure),
     )
 
 

@@ -14,7 +14,7 @@ from discord.ext import commands
 from discomfy.bot.bot import NotAdminError, admin_only
 from discomfy.bot.embeds import QueueRow, duration, error_embed, queue_embed
 from discomfy.bot.errors import PrivatePanel, report_error, send_ephemeral
-from discomfy.comfy import JobStatus as ComfyStatus
+from discomfy.comfy import PromptStatus
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class AdminCog(commands.Cog, name="Admin"):
             for job in self.bot.jobs.active()
             if job.record.status is JobStatus.QUEUED
             and job.handle is not None
-            and job.handle.status is ComfyStatus.QUEUED
+            and job.handle.status is PromptStatus.QUEUED
         ]
 
     async def cancel_waiting(self, job_ids: Iterable[str]) -> int:
