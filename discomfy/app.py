@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from discomfy.bot.bot import DiscomfyBot
+from discomfy.bot.buttons import JobControls
 from discomfy.comfy import ComfyService
 from discomfy.config import Config
 from discomfy.jobs import JobManager
@@ -36,7 +37,7 @@ async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIte
             store = await stack.enter_async_context(JobStore(config.storage.database))
         comfy = await stack.enter_async_context(ComfyService(config.comfy, client_id=await store.client_id()))
         jobs = JobManager(comfy, workflows, store, config.limits)
-        bot = await stack.enter_async_context(DiscomfyBot(config, comfy, jobs, workflows))
+        bot = await stack.enter_async_context(DiscomfyBot(config, comfy, jobs, workflows, controls=JobControls()))
         yield bot
 
 

@@ -28,6 +28,7 @@ from discomfy.comfy import (
 )
 from discomfy.config import LimitSettings
 from discomfy.errors import DiscomfyError
+from discomfy.ids import short_id
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
@@ -108,7 +109,7 @@ class Job:
     @property
     def tag(self) -> str:
         """`job 3f2a9c1e (prompt 8d01b2aa)`: short ids for one log line per transition."""
-        return f"job {self.job_id[:8]} (prompt {(self.record.prompt_id or '-')[:8]})"
+        return f"job {short_id(self.job_id)} (prompt {short_id(self.record.prompt_id)})"
 
     @property
     def finished(self) -> bool:
@@ -284,7 +285,7 @@ class JobManager:
     # ---- following jobs --------------------------------------------------------------------------
 
     def _watch(self, job: Job) -> None:
-        self._tasks.spawn(self._follow(job), name=f"job-{job.job_id[:8]}")
+        self._tasks.spawn(self._follow(job), name=f"job-{short_id(job.job_id)}")
 
     async def _follow(self, job: Job) -> None:
         """Persist each transition ComfyUI reports, ending with DELIVERING or a failure."""
@@ -348,6 +349,22 @@ class JobManager:
     async def attach_message(self, job: Job, message_id: int) -> None:
         """Remember which Discord message shows this job, so a restart can resume it there."""
         job.record = await self.store.update(job.job_id, message_id=message_id)
+
+    async def attach_extra_messages(self, job: Job, message_ids: Iterable[int]) -> None:
+        """Remember the extra messages a delivery posted, at once, so a second attempt edits them."""
+        job.record = await self.store.update(job.job_id, extra_message_ids=tuple(message_ids))
+
+    async def batch_of(self, record: JobRecord) -> list[Job]:
+        """Every job of the record's batch (the record alone outside one), live where followed, else as stored."""
+        records = (await self.store.batch(record.batch_id) or [record]) if record.batch_id else [record]
+        jobs = []
+        for member in records:
+            job = self._live.get(member.job_id)
+            if job is None:
+                job = Job(member, self.workflows.find(member.workflow), None)
+                job.settled.set()
+            jobs.append(job)
+        return jobs
 
     # ---- controlling jobs --------------------------------------------------------------------------
 

@@ -271,7 +271,7 @@ async def test_non_admin_cannot_see_stats_even_with_administrator_permission_bit
 
 
 async def test_expired_paging_buttons_remove_themselves(kit: BotKit, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys.modules["discomfy.bot.cogs.history"], "VIEW_TIMEOUT", 0.3)  # the module the bot loaded
+    monkeypatch.setattr(sys.modules["discomfy.bot.cogs.history"], "PANEL_TIMEOUT", 0.3)  # the module the bot loaded
     await fill_history(kit, MEMBER, 12)
 
     payload = await kit.command("history", user_id=MEMBER)

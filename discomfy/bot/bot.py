@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot.buttons import DYNAMIC_ITEMS
-from discomfy.bot.cogs import EXTENSIONS
+from discomfy.bot.delivery import Delivery
 from discomfy.bot.errors import report_error
+from discomfy.bot.permissions import Admins
 from discomfy.bot.presenter import Presenter
 from discomfy.comfy import ComfyError
 from discomfy.errors import DiscomfyError
@@ -24,6 +25,7 @@ from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import check_against_object_info
 
 if TYPE_CHECKING:
+    from discomfy.bot.messages import Controls
     from discomfy.comfy import ComfyService
     from discomfy.config import Config
     from discomfy.jobs import JobManager
@@ -31,14 +33,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Loaded in setup_hook, in this order: the persistent buttons first, so old messages work from the start.
+EXTENSIONS = (
+    "discomfy.bot.buttons",
+    "discomfy.bot.cogs.generate",
+    "discomfy.bot.cogs.admin",
+    "discomfy.bot.cogs.history",
+)
 HEARTBEAT_SECONDS = 15.0
-
-
-class NotAdminError(app_commands.CheckFailure):
-    """The caller is not one of the configured admins."""
-
-    def __init__(self) -> None:
-        super().__init__("Only DisComfy admins can do that (configured in discord.admin_role_ids / admin_user_ids).")
+COMMANDS_KEY = "synced_commands"  # the fingerprint of the command tree Discord last received
 
 
 class DiscordLoginError(DiscomfyError):
@@ -62,7 +65,7 @@ class DiscomfyTree(app_commands.CommandTree["DiscomfyBot"]):
     """Maps every error a command raises to a clear ephemeral message; logs the unexpected ones."""
 
     async def on_error(
-        self, interaction: discord.Interaction[DiscomfyBot], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[DiscomfyBot], error: app_commands.AppCommandError, /
     ) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
         await report_error(interaction, getattr(error, "original", error), where=f"/{command}")
@@ -78,6 +81,7 @@ class DiscomfyBot(commands.Bot):
         jobs: JobManager,
         workflows: WorkflowLibrary,
         *,
+        controls: Controls,
         application_id: int | None = None,
     ) -> None:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # DisComfy never joins voice
@@ -95,20 +99,23 @@ class DiscomfyBot(commands.Bot):
         self.comfy = comfy
         self.jobs = jobs
         self.workflows = workflows
+        self.admins = Admins(config.discord)
         self.background = BackgroundTasks()
-        self.presenter = Presenter(self)
+        upscale = config.workflows.upscale
+        delivery = Delivery(
+            jobs=jobs,
+            uploads=config.uploads,
+            outputs=config.storage.outputs,
+            controls=controls,
+            upscale=upscale is not None and workflows.find(upscale) is not None,
+        )
+        self.presenter = Presenter(
+            self, delivery, admins=self.admins, tasks=self.background, edit_interval=config.uploads.edit_interval
+        )
 
     def is_admin(self, user: discord.abc.User) -> bool:
         """Admins are configured user ids, or members holding a configured role."""
-        settings = self.config.discord
-        if user.id in settings.admin_user_ids:
-            return True
-        roles = getattr(user, "roles", ())
-        return any(role.id in settings.admin_role_ids for role in roles)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        """Run a background task that is kept referenced and cancelled on close."""
-        return self.background.spawn(coro, name=name)
+        return user in self.admins
 
     async def serve(self, token: str) -> None:
         """Log in and stay connected until closed.
@@ -128,11 +135,10 @@ class DiscomfyBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
             log.info("Loaded extension %s", extension)
-        self.add_dynamic_items(*DYNAMIC_ITEMS)  # buttons keep working after a restart
         self.presenter.resume(await self.jobs.resume_unfinished())
         await self.sync_commands()
-        self.spawn(self._check_workflows_against_server(), name="workflow-check")
-        self.spawn(self._heartbeat(), name="health-heartbeat")
+        self.background.spawn(self._check_workflows_against_server(), name="workflow-check")
+        self.background.spawn(self._heartbeat(), name="health-heartbeat")
 
     @property
     def health_path(self) -> Path:
@@ -166,7 +172,15 @@ class DiscomfyBot(commands.Bot):
             log.info("Every workflow's nodes and model files are available on ComfyUI")
 
     async def sync_commands(self) -> None:
-        """Instantly to the configured guilds, globally (which can take up to an hour) otherwise."""
+        """Instantly to the configured guilds, globally (which can take up to an hour) otherwise.
+
+        Only when the commands changed since the last sync: Discord rate-limits syncs, and a restart loop that
+        syncs every time soon hits that limit.
+        """
+        fingerprint = self._commands_fingerprint()
+        if await self.jobs.store.get_meta(COMMANDS_KEY) == fingerprint:
+            log.info("Commands unchanged since they were last synced; not syncing them again")
+            return
         guild_ids = self.config.discord.guild_ids
         if guild_ids:
             for guild_id in guild_ids:
@@ -177,20 +191,17 @@ class DiscomfyBot(commands.Bot):
         else:
             synced = await self.tree.sync()
             log.info("Synced %d command(s) globally (may take a while to show up)", len(synced))
+        await self.jobs.store.set_meta(COMMANDS_KEY, fingerprint)
+
+    def _commands_fingerprint(self) -> str:
+        """What Discord would receive, and where: the application, the guilds and every command's definition."""
+        commands = sorted((command.to_dict(self.tree) for command in self.tree.get_commands()), key=str)
+        target = {"application": self.application_id, "guilds": sorted(self.config.discord.guild_ids)}
+        text = json.dumps({"target": target, "commands": commands}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     async def close(self) -> None:
         await self.background.close()
         await self.presenter.close()
         await self.jobs.close()
         await super().close()
-
-
-def admin_only() -> Any:
-    """An app-command check enforced by the bot itself, whatever Discord's permission settings say."""
-
-    async def predicate(interaction: discord.Interaction[DiscomfyBot]) -> bool:
-        if not interaction.client.is_admin(interaction.user):
-            raise NotAdminError()
-        return True
-
-    return app_commands.check(predicate)

@@ -21,21 +21,23 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 
 from discomfy.bot.embeds import info_embed
-from discomfy.bot.errors import report_error, require_channel_permissions
+from discomfy.bot.errors import report_error
+from discomfy.bot.limits import TEXT_INPUT
+from discomfy.bot.presenter import Admission
 from discomfy.errors import DiscomfyError
+from discomfy.ids import short_id
 from discomfy.jobs import InputImage, JobRequest
+from discomfy.media import STILL_IMAGE_SUFFIXES
 from discomfy.workflows import ParamType, WorkflowSpec, sweep_seeds
 
 if TYPE_CHECKING:
     from discomfy.bot.bot import DiscomfyBot
-    from discomfy.jobs import Job
     from discomfy.store import JobRecord
 
     Interaction = discord.Interaction[DiscomfyBot]
@@ -45,9 +47,7 @@ log = logging.getLogger(__name__)
 PREFIX = "discomfy"
 BATCH = "batch"
 MODAL_TIMEOUT = 15 * 60.0  # an interaction token lives 15 minutes; the modal cannot outlive it
-TEXT_INPUT_MAX = 4000  # Discord's cap for a text input
 MAX_UPSCALE_BUTTONS = 5  # one action row
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 _JOB_ID = r"(?P<job_id>[0-9a-f]{32})"
 
 
@@ -62,10 +62,7 @@ def custom_id(action: str, job_id: str, arg: str | None = None) -> str:
 
 def image_files(paths: Sequence[str]) -> list[str]:
     """The result files that are still images (what Upscale can take), in delivery order."""
-    return [p for p in paths if Path(p).suffix.lower() in IMAGE_SUFFIXES]
-
-
-# ---- the shared error path -----------------------------------------------------------------------
+    return [p for p in paths if Path(p).suffix.lower() in STILL_IMAGE_SUFFIXES]
 
 
 # ---- helpers shared by the buttons ---------------------------------------------------------------
@@ -80,11 +77,11 @@ async def _record(bot: DiscomfyBot, job_id: str) -> JobRecord:
 
 async def _batch_records(bot: DiscomfyBot, record: JobRecord) -> list[JobRecord]:
     """The jobs a message shows together: the record's batch, or the record alone."""
-    return (await bot.jobs.store.batch(record.batch_id) or [record]) if record.batch_id else [record]
+    return [job.record for job in await bot.jobs.batch_of(record)]
 
 
 def _require_owner_or_admin(interaction: Interaction, record: JobRecord, what: str) -> None:
-    if interaction.user.id != record.owner_id and not interaction.client.is_admin(interaction.user):
+    if interaction.user.id != record.owner_id and interaction.user not in interaction.client.admins:
         raise ActionRefusedError(f"Only <@{record.owner_id}>, who asked for this, or a DisComfy admin can {what}.")
 
 
@@ -94,16 +91,15 @@ def _values_for(spec: WorkflowSpec, params: Mapping[str, Any]) -> dict[str, Any]
 
 
 def _request(
-    interaction: Interaction,
     record: JobRecord,
     spec: WorkflowSpec,
     *,
     values: Mapping[str, Any] | None = None,
     seed: int | None = None,
 ) -> JobRequest:
-    """A new request from a stored job: its workflow, values and channel, owned by the clicker."""
+    """A new request from a stored job: its workflow, values and channel (`start_jobs` makes the clicker its owner)."""
     return JobRequest(
-        owner_id=interaction.user.id,
+        owner_id=record.owner_id,
         channel_id=record.channel_id,
         guild_id=record.guild_id,
         workflow=spec.name,
@@ -112,22 +108,9 @@ def _request(
     )
 
 
-async def _start(interaction: Interaction, request: JobRequest, count: int = 1) -> None:
-    """Limits for the clicker first (a refusal stays private), then defer and hand the job(s) to the presenter.
-
-    One job keeps `request.seed` (None: a fresh one); several are a batch with distinct fresh seeds.
-    """
-    bot = interaction.client
-    require_channel_permissions(interaction)
-    exempt = bot.is_admin(interaction.user)
-    bot.jobs.check_limits(interaction.user.id, count, exempt=exempt)
-    deferral = await interaction.response.defer(thinking=True)
-    request = replace(request, message_id=deferral.message_id if deferral else None)
-    if count == 1:
-        jobs = [await bot.jobs.submit(request, exempt=exempt)]
-    else:
-        jobs = await bot.jobs.submit_batch(request, sweep_seeds(count), exempt=exempt)
-    await bot.presenter.present(interaction, jobs)
+def _several(count: int) -> tuple[int | None, ...] | None:
+    """One job (None), or a batch of `count` with distinct fresh seeds."""
+    return None if count == 1 else tuple(sweep_seeds(count))
 
 
 # ---- the buttons ---------------------------------------------------------------------------------
@@ -184,7 +167,7 @@ class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{_JOB_ID}"):
             job = bot.jobs.get(member.job_id)
             if job is not None and not job.finished and await bot.jobs.cancel(job):
                 cancelled += 1
-        log.info("%s cancelled %d job(s) of %s", interaction.user.id, cancelled, self.job_id[:8])
+        log.info("%s cancelled %d job(s) of %s", interaction.user.id, cancelled, short_id(self.job_id))
         text = f"Cancelled {cancelled} job(s)." if cancelled else "Nothing to cancel: it has already finished."
         await interaction.followup.send(text, ephemeral=True)
 
@@ -199,7 +182,7 @@ class RerollButton(JobButton, template=rf"{PREFIX}:reroll:{_JOB_ID}(?::(?P<arg>{
         record = await _record(bot, self.job_id)
         spec = bot.workflows.get(record.workflow)
         count = len(await _batch_records(bot, record)) if self.arg == BATCH else 1
-        await _start(interaction, _request(interaction, record, spec), count)
+        await bot.presenter.start_jobs(interaction, Admission(_request(record, spec), seeds=_several(count)))
 
 
 class VariationsButton(JobButton, template=rf"{PREFIX}:vary:{_JOB_ID}"):
@@ -211,7 +194,8 @@ class VariationsButton(JobButton, template=rf"{PREFIX}:vary:{_JOB_ID}"):
         bot = interaction.client
         record = await _record(bot, self.job_id)
         spec = bot.workflows.get(record.workflow)
-        await _start(interaction, _request(interaction, record, spec), bot.config.limits.variations)
+        seeds = _several(bot.config.limits.variations)
+        await bot.presenter.start_jobs(interaction, Admission(_request(record, spec), seeds=seeds))
 
 
 class EditButton(JobButton, template=rf"{PREFIX}:edit:{_JOB_ID}"):
@@ -248,7 +232,8 @@ class EditModal(discord.ui.Modal):
         values = {"prompt": self.prompt.value}
         if self.negative is not None:
             values["negative"] = self.negative.value
-        await _start(interaction, _request(interaction, record, spec, values=values, seed=record.seed))
+        request = _request(record, spec, values=values, seed=record.seed)
+        await bot.presenter.start_jobs(interaction, Admission(request))
 
     async def on_error(self, interaction: Interaction, error: Exception, /) -> None:
         await report_error(interaction, error, where=f"{PREFIX}:edit form:{self.job_id}")
@@ -258,7 +243,7 @@ def _text_input(
     spec: WorkflowSpec, name: str, current: Any, max_prompt: int, *, required: bool
 ) -> discord.ui.TextInput[Any]:
     param = spec.parameter(name)
-    limit = min(TEXT_INPUT_MAX, max_prompt, (param.max_length if param else None) or TEXT_INPUT_MAX)
+    limit = min(TEXT_INPUT, max_prompt, (param.max_length if param else None) or TEXT_INPUT)
     default = str(current)[:limit] if current else None
     return discord.ui.TextInput(
         style=discord.TextStyle.paragraph,
@@ -299,7 +284,7 @@ class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{_JOB_ID}(?::(?P<arg
             if p.type is ParamType.STR and p.name in record.params
         }
         request = JobRequest(
-            owner_id=interaction.user.id,
+            owner_id=record.owner_id,
             channel_id=record.channel_id,
             guild_id=record.guild_id,
             workflow=spec.name,
@@ -307,7 +292,7 @@ class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{_JOB_ID}(?::(?P<arg
             seed=record.seed,
             images={slot.name: InputImage(await asyncio.to_thread(path.read_bytes), path.name)},
         )
-        await _start(interaction, request)
+        await bot.presenter.start_jobs(interaction, Admission(request))
 
 
 class InfoButton(JobButton, template=rf"{PREFIX}:info:{_JOB_ID}"):
@@ -341,8 +326,8 @@ class DeleteButton(JobButton, template=rf"{PREFIX}:delete:{_JOB_ID}"):
             try:
                 await channel.get_partial_message(message_id).delete()
             except discord.NotFound:
-                log.debug("Message %s of job %s was already gone", message_id, record.job_id[:8])
-        log.info("%s deleted the result of job %s", interaction.user.id, record.job_id[:8])
+                log.debug("Message %s of job %s was already gone", message_id, short_id(record.job_id))
+        log.info("%s deleted the result of job %s", interaction.user.id, short_id(record.job_id))
 
 
 class RetryButton(JobButton, template=rf"{PREFIX}:retry:{_JOB_ID}"):
@@ -355,13 +340,14 @@ class RetryButton(JobButton, template=rf"{PREFIX}:retry:{_JOB_ID}"):
         record = await _record(bot, self.job_id)
         if not record.status.is_unsuccessful or not record.graph:
             raise ActionRefusedError("Only a failed, cancelled or lost job can be retried.")
-        require_channel_permissions(interaction)
-        exempt = bot.is_admin(interaction.user)
-        bot.jobs.check_limits(interaction.user.id, exempt=exempt)
-        deferral = await interaction.response.defer(thinking=True)
-        message_id = deferral.message_id if deferral else None
-        job = await bot.jobs.retry(record, interaction.user.id, exempt=exempt, message_id=message_id)
-        await bot.presenter.present(interaction, [job])
+        request = JobRequest(
+            owner_id=record.owner_id,
+            channel_id=record.channel_id,
+            guild_id=record.guild_id,
+            workflow=record.workflow,
+            values=record.params,
+        )
+        await bot.presenter.start_jobs(interaction, Admission(request, retry_of=record))
 
 
 DYNAMIC_ITEMS: tuple[type[JobButton], ...] = (
@@ -376,42 +362,47 @@ DYNAMIC_ITEMS: tuple[type[JobButton], ...] = (
 )
 
 
-# ---- the views the presenter attaches ------------------------------------------------------------
+# ---- the buttons each stage of a job's message carries (messages.Controls) ---------------------------
 
 
-def queued_view(jobs: Sequence[Job]) -> discord.ui.View:
-    """The buttons of a queued or running message: Cancel (the whole batch when several jobs)."""
-    view = discord.ui.View(timeout=None)
-    if jobs:
-        view.add_item(CancelButton(jobs[0].job_id))
-    return view
+class JobControls:
+    """Builds the views of job messages from the buttons above; the presenter and delivery get it injected."""
 
-
-def result_view(record: JobRecord, *, upscale: bool, batch: bool = False) -> discord.ui.View:
-    """The buttons of a delivered result; a batch message gets Re-roll batch, Info and Delete."""
-    view = discord.ui.View(timeout=None)
-    if batch:
-        view.add_item(RerollButton(record.job_id, BATCH, label="Re-roll batch"))
-        view.add_item(InfoButton(record.job_id))
-        view.add_item(DeleteButton(record.job_id))
+    def queued(self, job_id: str) -> discord.ui.View:
+        """A queued or running message: Cancel (the whole batch when the message shows several jobs)."""
+        view = discord.ui.View(timeout=None)
+        view.add_item(CancelButton(job_id))
         return view
-    view.add_item(RerollButton(record.job_id, row=0))
-    view.add_item(VariationsButton(record.job_id, row=0))
-    if "prompt" in record.params:
-        view.add_item(EditButton(record.job_id, row=0))
-    view.add_item(InfoButton(record.job_id, row=0))
-    view.add_item(DeleteButton(record.job_id, row=0))
-    if upscale:
-        images = image_files(record.output_files)[:MAX_UPSCALE_BUTTONS]
-        for index in range(len(images)):
-            label = "Upscale" if len(images) == 1 else f"Upscale {index + 1}"
-            view.add_item(UpscaleButton(record.job_id, str(index), label=label, row=1))
-    return view
+
+    def result(self, record: JobRecord, *, upscale: bool, batch: bool = False) -> discord.ui.View:
+        """A delivered result; a batch message gets Re-roll batch, Info and Delete."""
+        view = discord.ui.View(timeout=None)
+        if batch:
+            view.add_item(RerollButton(record.job_id, BATCH, label="Re-roll batch"))
+            view.add_item(InfoButton(record.job_id))
+            view.add_item(DeleteButton(record.job_id))
+            return view
+        view.add_item(RerollButton(record.job_id, row=0))
+        view.add_item(VariationsButton(record.job_id, row=0))
+        if "prompt" in record.params:
+            view.add_item(EditButton(record.job_id, row=0))
+        view.add_item(InfoButton(record.job_id, row=0))
+        view.add_item(DeleteButton(record.job_id, row=0))
+        if upscale:
+            images = image_files(record.output_files)[:MAX_UPSCALE_BUTTONS]
+            for index in range(len(images)):
+                label = "Upscale" if len(images) == 1 else f"Upscale {index + 1}"
+                view.add_item(UpscaleButton(record.job_id, str(index), label=label, row=1))
+        return view
+
+    def retry(self, record: JobRecord) -> discord.ui.View:
+        """A failed, cancelled or lost job: Retry and Info."""
+        view = discord.ui.View(timeout=None)
+        view.add_item(RetryButton(record.job_id))
+        view.add_item(InfoButton(record.job_id))
+        return view
 
 
-def retry_view(record: JobRecord) -> discord.ui.View:
-    """The buttons of a failed, cancelled or lost job: Retry and Info."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(RetryButton(record.job_id))
-    view.add_item(InfoButton(record.job_id))
-    return view
+async def setup(bot: DiscomfyBot) -> None:
+    """Loaded as an extension: old messages' buttons keep working after a restart."""
+    bot.add_dynamic_items(*DYNAMIC_ITEMS)

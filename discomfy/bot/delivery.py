@@ -24,116 +24,89 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import io
 import logging
 import shutil
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-import aiohttp
 import discord
 
-from discomfy.bot import buttons
 from discomfy.bot.embeds import batch_embed, excerpt, job_embed
-from discomfy.media import FittedFile, MediaError, TooLarge, find_ffmpeg, fit_for_upload
+from discomfy.bot.limits import FIELD_VALUE, MAX_ATTACHMENTS
+from discomfy.bot.messages import (
+    DELIVERY_TRIES,
+    TRANSIENT_ERRORS,
+    Controls,
+    LiveMessage,
+    MessageContent,
+    Upload,
+    is_transient,
+    with_retries,
+)
+from discomfy.ids import short_id
+from discomfy.media import EMBEDDABLE_IMAGES, FittedFile, MediaError, TooLarge, find_ffmpeg, fit_for_upload
 from discomfy.media.contact_sheet import SheetItem, build_contact_sheet
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
-    from discomfy.bot.bot import DiscomfyBot
-    from discomfy.bot.presenter import LiveMessage
-    from discomfy.jobs import Job, JobSnapshot
+    from discomfy.config import UploadSettings
+    from discomfy.jobs import Job, JobManager, JobSnapshot
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-MAX_ATTACHMENTS = 10  # Discord's cap per message
-DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # an unboosted guild, when no interaction tells us better
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
-TRANSIENT_ERRORS = (discord.DiscordServerError, aiohttp.ClientError, ConnectionError, TimeoutError)
-EDIT_TRIES = 4  # 1 + 2 + 4 s of backoff on top of discord.py's own retries
-DELIVERY_TRIES = 7  # about two minutes: a result is worth waiting for
+NONCE_ID_LENGTH = 20
+WORK_FOLDER = "discord"  # under storage.outputs: fitted copies, one folder per job or batch, deleted after posting
 
 
 @dataclass(frozen=True, slots=True)
-class Upload:
-    """One attachment: a file on disk (streamed by discord.py) or a few bytes held in memory (a preview)."""
+class Delivery:
+    """What delivering needs, and nothing of the bot: the jobs, how to fit uploads, where, and which buttons."""
 
-    filename: str
-    path: Path | None = None
-    data: bytes | None = field(default=None, repr=False)
-    size: int = 0
+    jobs: JobManager
+    uploads: UploadSettings
+    outputs: Path  # storage.outputs
+    controls: Controls
+    upscale: bool  # whether image results get Upscale buttons (workflows.upscale is set and loaded)
 
-    def to_file(self) -> discord.File:
-        """A fresh discord.File: discord.py closes the one it sent, so every attempt needs its own."""
-        if self.path is not None:
-            return discord.File(self.path, filename=self.filename)
-        return discord.File(io.BytesIO(self.data or b""), filename=self.filename)
-
-
-@dataclass(frozen=True, slots=True)
-class MessageContent:
-    """What one message shows. `upload` False: the message already carries exactly `uploads`, keep them."""
-
-    embed: discord.Embed
-    view: discord.ui.View | None
-    uploads: tuple[Upload, ...] = ()
-    upload: bool = True
-
-
-async def with_retries(action: Callable[[], Awaitable[T]], *, tries: int, what: str) -> T:
-    """Run `action`, again after a 5xx or a dropped connection, with exponential backoff.
-
-    429s never get here: discord.py waits them out itself.
-    """
-    for attempt in range(tries):
-        try:
-            return await action()
-        except TRANSIENT_ERRORS as exc:
-            if attempt + 1 >= tries:
-                raise
-            delay = 2.0**attempt
-            log.warning("%s failed (%s); retrying in %.0f s", what, exc, delay)
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
+    def workdir(self, jobs: Sequence[Job]) -> Path:
+        return self.outputs / WORK_FOLDER / (jobs[0].record.batch_id or jobs[0].job_id)
 
 
 # ---- the entry point ---------------------------------------------------------------------------------
 
 
-async def deliver(bot: DiscomfyBot, message: LiveMessage, jobs: Sequence[Job], *, limit: int) -> None:
+async def deliver(delivery: Delivery, message: LiveMessage, jobs: Sequence[Job], *, limit: int) -> None:
     """Put the outcome of settled jobs (one job, or every job of a batch) into their message, exactly once.
 
     See the module docstring for the order of writes. Failed, cancelled and lost jobs get their final embed.
     """
     pending = [job for job in jobs if job.record.status is JobStatus.DELIVERING]
-    workdir = bot.config.storage.outputs / "discord" / (jobs[0].record.batch_id or jobs[0].job_id)
+    workdir = delivery.workdir(jobs)
     try:
-        composed = await _compose(bot, jobs, limit=limit, workdir=workdir)
+        composed = await _compose(delivery, jobs, limit=limit, workdir=workdir)
         try:
             main, *extra = composed.chunks
             content = MessageContent(composed.embed, composed.view, tuple(main))
             await with_retries(lambda: message.show(content), tries=DELIVERY_TRIES, what="Posting a result")
         except discord.HTTPException as exc:
-            if not pending or _transient(exc):
+            if not pending or is_transient(exc):
                 raise
-            await _refused(bot, message, jobs, pending, exc)
+            await _refused(delivery, message, jobs, pending, exc)
             return
         try:
-            extra_ids = await _put_extras(bot, message, jobs, extra)
+            extra_ids = await _put_extras(delivery.jobs, message, jobs, extra)
         except discord.HTTPException as exc:
-            if _transient(exc):
+            if is_transient(exc):
                 raise  # the whole delivery is tried again; the main message edit is idempotent
             # The main result is posted: never take it back for the extra files Discord refuses.
             where = ", ".join(str(u.path) for chunk in extra for u in chunk if u.path is not None)
             log.error("Extra results of %s refused by Discord (%s); kept on disk: %s", message.message_id, exc, where)
             extra_ids = list(jobs[0].record.extra_message_ids)
         for job in pending:
-            if not await bot.jobs.delivered(job, message_id=message.message_id, extra_message_ids=extra_ids):
-                log.info("Job %s had already been delivered", job.job_id[:8])
+            if not await delivery.jobs.delivered(job, message_id=message.message_id, extra_message_ids=extra_ids):
+                log.info("Job %s had already been delivered", short_id(job.job_id))
         if pending:
             log.info(
                 "Delivered %d job(s) into message %s (%d extra message(s))",
@@ -160,8 +133,8 @@ class _Fitted:
     missing: list[str] = field(default_factory=list)
 
 
-async def _compose(bot: DiscomfyBot, jobs: Sequence[Job], *, limit: int, workdir: Path) -> _Composed:
-    settings = bot.config.uploads
+async def _compose(delivery: Delivery, jobs: Sequence[Job], *, limit: int, workdir: Path) -> _Composed:
+    settings = delivery.uploads
     ffmpeg = await asyncio.to_thread(find_ffmpeg, settings.ffmpeg)
     transcoder = ffmpeg if settings.transcode_video else None
     fitted = _Fitted()
@@ -169,33 +142,31 @@ async def _compose(bot: DiscomfyBot, jobs: Sequence[Job], *, limit: int, workdir
         if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE):
             await _fit_outputs(job, fitted, limit=limit, workdir=workdir, ffmpeg=transcoder)
     if len(jobs) == 1:
-        return _compose_single(bot, jobs[0], fitted, limit)
+        return _compose_single(delivery, jobs[0], fitted, limit)
     sheet = await _contact_sheet(jobs, limit=limit, workdir=workdir, ffmpeg=ffmpeg, fitted=fitted)
     uploads = ([sheet] if sheet else []) + fitted.uploads
     snaps = [_shown(job.snapshot()) for job in jobs]
     embed = batch_embed(snaps, image_name=sheet.filename if sheet else None)
     _add_notes(embed, fitted, limit)
     done = [job for job in jobs if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)]
-    view = buttons.result_view(done[0].record, upscale=False, batch=True) if done else None
+    view = delivery.controls.result(done[0].record, upscale=False, batch=True) if done else None
     return _Composed(embed, view, _pack(_unique(uploads), limit))
 
 
-def _compose_single(bot: DiscomfyBot, job: Job, fitted: _Fitted, limit: int) -> _Composed:
+def _compose_single(delivery: Delivery, job: Job, fitted: _Fitted, limit: int) -> _Composed:
     record = job.record
     snap = _shown(job.snapshot())
     if record.status.is_unsuccessful:
-        view = None if record.status is JobStatus.CANCELLED else buttons.retry_view(record)
+        view = None if record.status is JobStatus.CANCELLED else delivery.controls.retry(record)
         return _Composed(job_embed(snap), view, [[]])
     uploads = _unique(fitted.uploads)
-    image = next(
-        (u.filename for u in uploads[:MAX_ATTACHMENTS] if Path(u.filename).suffix.lower() in IMAGE_SUFFIXES), None
-    )
-    embed = job_embed(snap, image_name=image)
+    shown = (u.filename for u in uploads[:MAX_ATTACHMENTS] if Path(u.filename).suffix.lower() in EMBEDDABLE_IMAGES)
+    embed = job_embed(snap, image_name=next(shown, None))
     if not record.output_files:
         embed.add_field(name="Result", value="The workflow finished without any output file.", inline=False)
     _add_notes(embed, fitted, limit)
-    upscale = bool(bot.config.workflows.upscale) and bot.workflows.find(bot.config.workflows.upscale or "") is not None
-    return _Composed(embed, buttons.result_view(record, upscale=upscale and snap.kind == "image"), _pack(uploads, limit))
+    view = delivery.controls.result(record, upscale=delivery.upscale and snap.kind == "image")
+    return _Composed(embed, view, _pack(uploads, limit))
 
 
 def _shown(snap: JobSnapshot) -> JobSnapshot:
@@ -254,9 +225,9 @@ async def _contact_sheet(
 def _add_notes(embed: discord.Embed, fitted: _Fitted, limit: int) -> None:
     if fitted.shrunk:
         text = f"Shrunk to fit Discord's {_mb(limit)} limit:\n" + "\n".join(fitted.shrunk)
-        embed.add_field(name="Resized", value=excerpt(text, 1024), inline=False)
+        embed.add_field(name="Resized", value=excerpt(text, FIELD_VALUE), inline=False)
     if fitted.missing:
-        embed.add_field(name="Not uploaded", value=excerpt("\n".join(fitted.missing), 1024), inline=False)
+        embed.add_field(name="Not uploaded", value=excerpt("\n".join(fitted.missing), FIELD_VALUE), inline=False)
 
 
 def _unique(uploads: Sequence[Upload]) -> list[Upload]:
@@ -294,7 +265,7 @@ def _mb(size: int) -> str:
 
 
 async def _put_extras(
-    bot: DiscomfyBot, message: LiveMessage, jobs: Sequence[Job], chunks: list[list[Upload]]
+    manager: JobManager, message: LiveMessage, jobs: Sequence[Job], chunks: list[list[Upload]]
 ) -> list[int]:
     """Edit the extra messages a previous attempt stored, post the missing ones; store each id at once."""
     known = list(jobs[0].record.extra_message_ids)
@@ -302,18 +273,18 @@ async def _put_extras(
     for index, chunk in enumerate(chunks):
         text = f"More results ({index + 2}/{len(chunks) + 1}) of the message above."
         old = known[index] if index < len(known) else None
-        nonce = f"dx{jobs[0].job_id[:20]}{index}"
+        nonce = f"dx{jobs[0].job_id[:NONCE_ID_LENGTH]}{index}"  # Discord takes nonces up to 25 characters
         put = functools.partial(message.put_extra, old, text, chunk, nonce=nonce)
         new = await with_retries(put, tries=DELIVERY_TRIES, what="Posting more results")
         ids.append(new)
         if new != old:
             for job in jobs:
-                job.record = await bot.jobs.store.update(job.job_id, extra_message_ids=tuple(ids))
+                await manager.attach_extra_messages(job, ids)
     return ids
 
 
 async def _refused(
-    bot: DiscomfyBot, message: LiveMessage, jobs: Sequence[Job], pending: Sequence[Job], exc: discord.HTTPException
+    delivery: Delivery, message: LiveMessage, jobs: Sequence[Job], pending: Sequence[Job], exc: discord.HTTPException
 ) -> None:
     """Discord will not take the result: say so where the job is shown, and keep the files on disk."""
     where = ", ".join(f"`{name}`" for job in pending for name in job.record.output_files) or "none"
@@ -323,13 +294,8 @@ async def _refused(
     )
     log.error("Result of %d job(s) refused by Discord: %s", len(pending), exc)
     for job in pending:
-        await bot.jobs.undeliverable(job, reason)
+        await delivery.jobs.undeliverable(job, reason)
     snaps = [job.snapshot() for job in jobs]
     embed = job_embed(snaps[0]) if len(snaps) == 1 else batch_embed(snaps)
     with contextlib.suppress(discord.HTTPException, *TRANSIENT_ERRORS):
-        await message.show(MessageContent(embed, buttons.retry_view(pending[0].record), ()))
-
-
-def _transient(exc: discord.HTTPException) -> bool:
-    """Worth delivering again later: Discord's own trouble or a rate limit that outlasted discord.py's retries."""
-    return isinstance(exc, discord.DiscordServerError) or exc.status == 429
+        await message.show(MessageContent(embed, delivery.controls.retry(pending[0].record), ()))

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from discomfy.comfy import ComfyConnectionError, ComfyError, WorkflowRejectedError
-from discomfy.errors import DiscomfyError
-from discomfy.jobs import LimitError
+from discomfy.bot.limits import EMBED_DESCRIPTION, EMBED_TOTAL, FIELD_NAME, FIELD_VALUE
+from discomfy.ids import short_id
 from discomfy.progress import progress_bar
 from discomfy.store import JobStatus
-from discomfy.workflows.errors import WorkflowError
 
 if TYPE_CHECKING:
+    from discomfy.comfy import WorkflowRejectedError
     from discomfy.jobs import JobSnapshot
     from discomfy.store import JobRecord, Stats
+    from discomfy.workflows import WorkflowSpec
 
 COLOURS = {
     JobStatus.CREATED: discord.Colour.light_grey(),
@@ -29,13 +29,6 @@ COLOURS = {
     JobStatus.CANCELLED: discord.Colour.dark_grey(),
     JobStatus.LOST: discord.Colour.orange(),
 }
-#: Raised by discord.py when a command's options do not match what the bot registered: a client with a stale
-#: copy of the command (they are cached), never a bug of ours.
-STALE_COMMAND_ERRORS = (
-    discord.app_commands.TransformerError,
-    discord.app_commands.CommandSignatureMismatch,
-    discord.app_commands.CommandNotFound,
-)
 SHOWN_PARAMS = ("negative", "width", "height", "steps", "cfg", "sampler", "scheduler", "denoise", "length", "fps")
 PREVIEW_NAME = "preview.jpg"
 
@@ -97,7 +90,9 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
         embed.set_image(url=f"attachment://{image_name}")
     elif preview:
         embed.set_image(url=f"attachment://{PREVIEW_NAME}")
-    embed.set_footer(text=f"job {snap.job_id[:8]}" + (f" · prompt {snap.prompt_id[:8]}" if snap.prompt_id else ""))
+    embed.set_footer(
+        text=f"job {short_id(snap.job_id)}" + (f" · prompt {short_id(snap.prompt_id)}" if snap.prompt_id else "")
+    )
     return embed
 
 
@@ -113,13 +108,13 @@ def batch_embed(snaps: Sequence[JobSnapshot], *, image_name: str | None = None) 
     if first.params.get("prompt"):
         embed.description = f">>> {excerpt(first.params['prompt'], 900)}"
     lines = [f"`{i + 1:>2}` seed `{s.seed}` · {_batch_line(s)}" for i, s in enumerate(snaps)]
-    embed.add_field(name="Seeds", value=excerpt("\n".join(lines), 1024), inline=False)
+    embed.add_field(name="Seeds", value=excerpt("\n".join(lines), FIELD_VALUE), inline=False)
     embed.add_field(name="Workflow", value=first.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{first.owner_id}>")
     embed.add_field(name="Elapsed", value=duration(max(s.elapsed for s in snaps)))
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
-    embed.set_footer(text=f"batch {first.batch_id[:8]}" if first.batch_id else "")
+    embed.set_footer(text=f"batch {short_id(first.batch_id)}" if first.batch_id else "")
     return embed
 
 
@@ -138,35 +133,6 @@ def _batch_line(snap: JobSnapshot) -> str:
     if snap.status.is_unsuccessful:
         return f"{job_title(snap).lower()}: {excerpt(snap.error, 80)}"
     return job_title(snap).lower()
-
-
-def error_message(error: BaseException) -> str:
-    """What to tell a user about an error, in plain words; the table of known errors."""
-    if isinstance(error, ComfyConnectionError):
-        return "ComfyUI is not reachable right now, so nothing was started. Please try again later."
-    if isinstance(error, WorkflowRejectedError):
-        return str(error)
-    if isinstance(error, WorkflowError | LimitError):
-        return str(error)
-    if isinstance(error, ComfyError | DiscomfyError):
-        return str(error)
-    if isinstance(error, discord.app_commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {error.retry_after:.0f} s."
-    if isinstance(error, STALE_COMMAND_ERRORS):
-        return (
-            "Discord sent this command in an older shape than the bot now has (an option or choice changed). "
-            "Reload Discord (Ctrl+R), pick the options again and retry."
-        )
-    if isinstance(error, discord.app_commands.CheckFailure):
-        return str(error) or "You are not allowed to use this command."
-    return "Something went wrong on our side. It has been logged."
-
-
-def error_embed(error: BaseException, *, reference: str | None = None) -> discord.Embed:
-    embed = discord.Embed(title="Sorry", description=excerpt(error_message(error), 4000), colour=discord.Colour.red())
-    if reference:
-        embed.set_footer(text=reference)
-    return embed
 
 
 # ---- /queue, /history, /stats (admin and history cogs) -------------------------------------------
@@ -227,7 +193,7 @@ def queue_embed(rows: Sequence[QueueRow], *, note: str | None = None) -> discord
     text = "\n".join(lines)
     if note:
         text = f"{note}\n\n{text}"
-    embed.description = excerpt(text, 4000)
+    embed.description = excerpt(text, EMBED_DESCRIPTION)
     foreign = len(rows) - ours
     footer = f"{ours} bot job(s), {foreign} prompt(s) from other ComfyUI clients"
     if any(r.cancellable for r in rows):
@@ -241,11 +207,11 @@ def _queue_line(row: QueueRow) -> str:
     label = QUEUE_LABELS.get(row.state, row.state)
     if row.ours:
         age = f" · {duration(row.age)} old" if row.age is not None else ""
-        job = (row.job_id or "")[:8]
+        job = short_id(row.job_id)
         return f"{place} {label} · job `{job}` · {row.workflow or '?'} · <@{row.owner_id}>{age}"
     nodes = f", {row.node_count} nodes" if row.node_count else ""
-    client = f" `{row.client_id[:8]}`" if row.client_id else ""
-    prompt = (row.prompt_id or "?")[:8]
+    client = f" `{short_id(row.client_id)}`" if row.client_id else ""
+    prompt = short_id(row.prompt_id) if row.prompt_id else "?"
     return f"{place} {label} · prompt `{prompt}` · not ours (another ComfyUI client{client}{nodes})"
 
 
@@ -271,7 +237,7 @@ def history_embed(records: Sequence[JobRecord], *, owner_id: int, page: int, pag
         if record.error and record.status is not JobStatus.DONE:
             details.append(excerpt(record.error, 120))
         value = f"> {prompt}\n" + " · ".join(details)
-        embed.add_field(name=excerpt(name, 256), value=excerpt(value, 1024), inline=False)
+        embed.add_field(name=excerpt(name, FIELD_NAME), value=excerpt(value, FIELD_VALUE), inline=False)
     embed.set_footer(text=f"page {page} of {max(pages, 1)}")
     return embed
 
@@ -290,11 +256,11 @@ def stats_embed(stats: Stats, *, days: int) -> discord.Embed:
         f" · median run {_seconds(w.median_run_time)}" + (f" · {w.failures} failed" if w.failures else "")
         for w in stats.per_workflow
     ]
-    embed.add_field(name="Per workflow", value=excerpt("\n".join(workflows), 1024), inline=False)
+    embed.add_field(name="Per workflow", value=excerpt("\n".join(workflows), FIELD_VALUE), inline=False)
     reasons = [f"{FAILURE_REASONS.get(kind, kind)}: {count}" for kind, count in stats.failures_by_reason]
-    embed.add_field(name="Failures by reason", value=excerpt("\n".join(reasons) or "None", 1024), inline=False)
+    embed.add_field(name="Failures by reason", value=excerpt("\n".join(reasons) or "None", FIELD_VALUE), inline=False)
     users = [f"<@{owner}> · {count} job(s)" for owner, count in stats.busiest_users]
-    embed.add_field(name="Busiest users", value=excerpt("\n".join(users), 1024), inline=False)
+    embed.add_field(name="Busiest users", value=excerpt("\n".join(users), FIELD_VALUE), inline=False)
     return embed
 
 
@@ -306,9 +272,6 @@ def _seconds(value: float | None) -> str:
 
 # ---- job details (the Info button, discomfy/bot/buttons.py) ---------------------------------------------
 
-if TYPE_CHECKING:
-    from discomfy.workflows import WorkflowSpec
-
 INFO_TEXT_PARAMS = ("prompt", "negative")
 
 
@@ -318,7 +281,7 @@ def info_embed(record: JobRecord, spec: WorkflowSpec | None, *, batch: Sequence[
     if record.params.get("prompt"):
         embed.description = f">>> {excerpt(record.params['prompt'], 1800)}"
     if record.params.get("negative"):
-        embed.add_field(name="Negative prompt", value=excerpt(record.params["negative"], 1024), inline=False)
+        embed.add_field(name="Negative prompt", value=excerpt(record.params["negative"], FIELD_VALUE), inline=False)
     others = [f"{k}: {v}" for k, v in record.params.items() if k not in INFO_TEXT_PARAMS and v not in (None, "")]
     if others:
         embed.add_field(name="Parameters", value=f"```\n{excerpt(chr(10).join(others), 1000)}\n```", inline=False)
@@ -330,7 +293,7 @@ def info_embed(record: JobRecord, spec: WorkflowSpec | None, *, batch: Sequence[
     embed.add_field(name="Run time", value=_info_span(record.started_at, record.finished_at))
     embed.add_field(name="Total", value=_info_span(record.created_at, record.finished_at))
     if record.error:
-        embed.add_field(name="Error", value=excerpt(record.error, 1024), inline=False)
+        embed.add_field(name="Error", value=excerpt(record.error, FIELD_VALUE), inline=False)
     ids = [f"job `{record.job_id}`", f"prompt_id `{record.prompt_id or '—'}`"]
     if record.batch_id:
         ids.append(f"batch `{record.batch_id}` (#{(record.batch_index or 0) + 1} of {len(batch) or '?'})")
@@ -342,7 +305,7 @@ def _info_seeds(record: JobRecord, batch: Sequence[JobRecord]) -> str:
     if len(batch) <= 1:
         return f"`{record.seed}`"
     lines = [f"`{(r.batch_index or 0) + 1:>2}` `{r.seed}`" + (" ◀" if r.job_id == record.job_id else "") for r in batch]
-    return excerpt("\n".join(lines), 1024)
+    return excerpt("\n".join(lines), FIELD_VALUE)
 
 
 def _info_span(start: float | None, end: float | None) -> str:
@@ -358,16 +321,16 @@ def rejected_embed(error: WorkflowRejectedError, *, workflow: str) -> discord.Em
     """ComfyUI refused a workflow when it was submitted: every node at fault and why, in plain words."""
     embed = discord.Embed(title="ComfyUI refused the workflow", colour=discord.Colour.red())
     reason = error.message.rstrip(".") + (f" ({error.details})" if error.details else "")
-    embed.description = excerpt(f"{reason}. Nothing was queued.", 4000)
-    budget = 5000 - len(embed.description)  # Discord refuses embeds over 6000 characters in all
+    embed.description = excerpt(f"{reason}. Nothing was queued.", EMBED_DESCRIPTION)
+    budget = EMBED_TOTAL - 1000 - len(embed.description)  # Discord refuses larger embeds; room for the rest
     shown = 0
     for node_error in error.node_errors[:20]:
         where = f"Node {node_error.node_id}" + (f" ({node_error.class_type})" if node_error.class_type else "")
-        value = excerpt(node_error.describe(), min(1024, max(0, budget - len(where))))
+        value = excerpt(node_error.describe(), min(FIELD_VALUE, max(0, budget - len(where))))
         if budget - len(where) - len(value) < 0 or not value:
             break
         budget -= len(where) + len(value)
-        embed.add_field(name=excerpt(where, 256), value=value, inline=False)
+        embed.add_field(name=excerpt(where, FIELD_NAME), value=value, inline=False)
         shown += 1
     if shown < len(error.node_errors):
         embed.add_field(name="…", value=f"and {len(error.node_errors) - shown} more problem(s)", inline=False)

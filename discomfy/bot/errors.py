@@ -1,29 +1,76 @@
-"""The one way errors reach a user: commands, buttons and modals all answer privately through here."""
+"""The one way errors reach a user: a short plain reason from one table keyed by exception type, privately.
+
+Commands, buttons and modals all answer through `report_error`. The wording lives here, not at raise sites:
+DisComfy's own errors carry a message written for users (they are refusals with a reason), anything else is
+told as a plain sentence and logged with its traceback, keyed by the interaction.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import discord
 from discord import app_commands
 
-from discomfy.bot.embeds import STALE_COMMAND_ERRORS, error_embed
+from discomfy.bot.embeds import excerpt
+from discomfy.bot.limits import EMBED_DESCRIPTION
+from discomfy.comfy import ComfyConnectionError
 from discomfy.errors import DiscomfyError
 
 log = logging.getLogger(__name__)
 
-#: What the bot needs in a channel: see it, answer, embed progress, attach results, read the messages it edits.
-BOT_PERMISSION_NAMES = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "embed_links": "Embed Links",
-    "attach_files": "Attach Files",
-    "read_message_history": "Read Message History",
-}
-BOT_PERMISSIONS = discord.Permissions(**dict.fromkeys(BOT_PERMISSION_NAMES, True))
+#: Raised by discord.py when a command's options do not match what the bot registered: a client with a stale
+#: copy of the command (they are cached), never a bug of ours.
+STALE_COMMAND_ERRORS: tuple[type[Exception], ...] = (
+    app_commands.TransformerError,
+    app_commands.CommandSignatureMismatch,
+    app_commands.CommandNotFound,
+)
+UNEXPECTED = "Something went wrong on our side. It has been logged."
 
-EXPECTED = (DiscomfyError, app_commands.CheckFailure, app_commands.CommandOnCooldown, *STALE_COMMAND_ERRORS)
+Wording = Callable[[Any], str]
+
+#: What a user reads for each kind of error; the first matching type wins, so specific types come first.
+MESSAGES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Wording], ...] = (
+    (
+        ComfyConnectionError,
+        lambda _: "ComfyUI is not reachable right now, so nothing was started. Please try again later.",
+    ),
+    (app_commands.CommandOnCooldown, lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s."),
+    (
+        STALE_COMMAND_ERRORS,
+        lambda _: "Discord sent this command in an older shape than the bot now has (an option or choice "
+        "changed). Reload Discord (Ctrl+R), pick the options again and retry.",
+    ),
+    (app_commands.CheckFailure, lambda error: str(error) or "You are not allowed to use this command."),
+    (DiscomfyError, str),  # ours: refusals whose message was written for the user
+)
+#: Errors that are refusals or the world's trouble, not bugs: logged at INFO without a traceback.
+EXPECTED: tuple[type[BaseException], ...] = (
+    DiscomfyError,
+    app_commands.CheckFailure,
+    app_commands.CommandOnCooldown,
+    *STALE_COMMAND_ERRORS,
+)
+
+
+def user_message(error: BaseException) -> str:
+    """What to tell a user about `error`, in plain words."""
+    for types, wording in MESSAGES:
+        if isinstance(error, types):
+            return wording(error)
+    return UNEXPECTED
+
+
+def error_embed(error: BaseException, *, reference: str | None = None) -> discord.Embed:
+    """A red "Sorry" with the reason; `reference` (in the footer) lets an admin find the log line."""
+    text = excerpt(user_message(error), EMBED_DESCRIPTION)
+    embed = discord.Embed(title="Sorry", description=text, colour=discord.Colour.red())
+    if reference:
+        embed.set_footer(text=reference)
+    return embed
 
 
 async def send_ephemeral(interaction: discord.Interaction[Any], **kwargs: Any) -> None:
@@ -43,46 +90,6 @@ async def report_error(interaction: discord.Interaction[Any], error: BaseExcepti
         log.info("%s refused for %s: %s", where, interaction.user.id, error)
         reference = None
     else:
-        log.error("Error in %s", where, exc_info=error)
+        log.error("Error in %s (interaction %s)", where, interaction.id, exc_info=error)
         reference = f"{where} · interaction {interaction.id}"
     await send_ephemeral(interaction, embed=error_embed(error, reference=reference))
-
-
-class MissingChannelPermissionsError(DiscomfyError):
-    """The bot could answer the command but could not keep the job's message up to date in this channel."""
-
-
-def require_channel_permissions(interaction: discord.Interaction[Any]) -> None:
-    """Refuse before anything starts where a long job's result could not be posted (after the 15-minute token).
-
-    Raises:
-        MissingChannelPermissionsError: naming each missing permission.
-    """
-    if interaction.guild_id is None:
-        return  # a DM: the interaction webhook is the only way in, and it is enough
-    held = interaction.app_permissions
-    missing = [label for name, label in BOT_PERMISSION_NAMES.items() if not getattr(held, name)]
-    if missing:
-        raise MissingChannelPermissionsError(
-            "I can't post results in this channel: I'm missing "
-            + ", ".join(missing)
-            + ". Ask an admin to allow them for DisComfy here, or use another channel."
-        )
-
-
-class PrivatePanel(discord.ui.View):
-    """Controls on a private message that remove themselves when they expire, so nobody clicks a dead button."""
-
-    def __init__(self, interaction: discord.Interaction[Any], *, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        self.latest = interaction  # the newest interaction on this message: its token can still edit it
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        self.latest = interaction
-        return True
-
-    async def on_timeout(self) -> None:
-        try:
-            await self.latest.edit_original_response(view=None)
-        except discord.HTTPException as exc:  # the message is gone, or its token expired: nothing to tidy
-            log.debug("Could not remove expired controls: %s", exc)

@@ -1,9 +1,11 @@
-"""Live job messages: every job is shown in one Discord message that follows it from queued to delivered.
+"""Live job messages, and the one way jobs start: every job is shown in one Discord message from queued to delivered.
 
-The Presenter (bot.presenter) gives each message a display task that wakes on the jobs' events, coalesces them
-to at most one edit per `uploads.edit_interval` (always ending on the latest state, with only the newest live
-preview and only when it changed), and hands the settled jobs to `delivery.deliver`. After a restart,
-`resume` picks every unfinished job up again in its original message.
+`Presenter.start_jobs` admits new work for every command and button alike (channel permissions, limits with
+the admin exemption, the deferral whose message id is stored before ComfyUI sees the job, submit, show). Each
+message then gets a display task that wakes on the jobs' events, coalesces them to at most one edit per
+`uploads.edit_interval` (always ending on the latest state, with only the newest live preview and only when it
+changed), and hands the settled jobs to `delivery.deliver`. After a restart, `resume` picks every unfinished
+job up again in its original message.
 """
 
 from __future__ import annotations
@@ -12,144 +14,51 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from discomfy.bot import buttons
-from discomfy.bot.delivery import (
-    DEFAULT_FILESIZE_LIMIT,
-    EDIT_TRIES,
-    TRANSIENT_ERRORS,
-    MessageContent,
-    Upload,
-    deliver,
-    with_retries,
-)
-from discomfy.bot.embeds import PREVIEW_NAME, batch_embed, job_embed
-from discomfy.jobs import Job
+from discomfy.bot.delivery import Delivery, deliver
+from discomfy.bot.embeds import PREVIEW_NAME, batch_embed, job_embed, rejected_embed
+from discomfy.bot.limits import DEFAULT_FILESIZE_LIMIT
+from discomfy.bot.messages import EDIT_TRIES, TRANSIENT_ERRORS, LiveMessage, MessageContent, Upload, with_retries
+from discomfy.bot.permissions import Admins, require_channel_permissions
+from discomfy.comfy import WorkflowRejectedError
+from discomfy.ids import short_id
+from discomfy.jobs import InputImage, Job, JobRequest
+from discomfy.retry import Backoff, retry
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
-    from discomfy.bot.bot import DiscomfyBot
     from discomfy.comfy import Preview
+    from discomfy.store import JobRecord
+    from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-TOKEN_LIFETIME = timedelta(minutes=14)  # Discord's is 15 minutes; a minute of margin for slow requests
-REDELIVERY_DELAY, REDELIVERY_MAX_DELAY = 5.0, 300.0  # when Discord keeps failing a finished job's upload
+REDELIVERY_BACKOFF = Backoff(first=5.0, cap=300.0)  # when Discord keeps failing a finished job's upload
 HEARTBEAT_INTERVALS = 10  # with nothing happening, refresh the elapsed time every this many edit intervals
-UNKNOWN_MESSAGE = 10008
-UNKNOWN_WEBHOOK = 10015
-INVALID_WEBHOOK_TOKEN = 50027
 
 
-class LiveMessage:
-    """The one message that shows a job or a batch, edited however it can still be reached.
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What a command or button asks to start; `Presenter.start_jobs` owns the rest.
 
-    Through the interaction webhook while its token is fresh (under 14 minutes), then through the channel
-    (`PATCH /channels/{id}/messages/{mid}`), so long video jobs keep updating. A 429 is waited out by
-    discord.py; a deleted message (404, code 10008) is replaced by a new one in the channel, whose id is
-    passed to `on_moved` so the store follows.
+    `request.owner_id` and `message_id` are filled in by `start_jobs` (the clicker, the deferral).
     """
 
-    def __init__(
-        self,
-        bot: DiscomfyBot,
-        *,
-        channel_id: int,
-        message_id: int | None,
-        interaction: discord.Interaction[DiscomfyBot] | None = None,
-        on_moved: Callable[[int], Awaitable[None]] | None = None,
-    ) -> None:
-        self.bot = bot
-        self.channel_id = channel_id
-        self.message_id = message_id
-        self.interaction = interaction
-        self.on_moved = on_moved
+    request: JobRequest
+    seeds: tuple[int | None, ...] | None = None  # None: one job with request.seed; else a batch, one per seed
+    fetch_images: Callable[[], Awaitable[Mapping[str, InputImage]]] | None = None  # after deferring: may be slow
+    retry_of: JobRecord | None = None  # submit this stored job's exact graph again instead of building one
 
     @property
-    def via_webhook(self) -> bool:
-        """True while the interaction token can still be used."""
-        interaction = self.interaction
-        return interaction is not None and discord.utils.utcnow() < interaction.created_at + TOKEN_LIFETIME
-
-    async def show(self, content: MessageContent) -> int:
-        """Put `content` on the message (posting a new one if it is gone); returns the message id.
-
-        Raises:
-            discord.HTTPException: Discord refused the edit for good (403, 400, ...), or kept failing (5xx).
-        """
-        if self.via_webhook:
-            try:
-                return await self._edit_webhook(content)
-            except discord.HTTPException as exc:
-                if exc.code == UNKNOWN_MESSAGE:
-                    return await self._replace(content)
-                if exc.status != 401 and exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
-                    raise
-                log.info(
-                    "Interaction token of message %s no longer works; editing through the channel", self.message_id
-                )
-                self.interaction = None
-        if self.message_id is None:
-            return await self._replace(content)
-        try:
-            message = await self._channel().get_partial_message(self.message_id).edit(**_edit_fields(content))
-        except discord.NotFound as exc:
-            if exc.code != UNKNOWN_MESSAGE:
-                raise
-            return await self._replace(content)
-        return message.id
-
-    async def put_extra(self, message_id: int | None, text: str, uploads: Sequence[Upload], *, nonce: str) -> int:
-        """Edit (or post, if None or gone) one extra message of files below the main one; returns its id."""
-        channel = self._channel()
-        if message_id is not None:
-            files = [u.to_file() for u in uploads]
-            try:
-                return (await channel.get_partial_message(message_id).edit(content=text, attachments=files)).id
-            except discord.NotFound as exc:
-                if exc.code != UNKNOWN_MESSAGE:
-                    raise
-        message = await channel.send(text, files=[u.to_file() for u in uploads], nonce=nonce)
-        return message.id
-
-    async def _edit_webhook(self, content: MessageContent) -> int:
-        assert self.interaction is not None
-        message = await self.interaction.edit_original_response(**_edit_fields(content))
-        self.message_id = message.id
-        return message.id
-
-    async def _replace(self, content: MessageContent) -> int:
-        """Post the content as a new message (the old one was deleted, or never known)."""
-        old = self.message_id
-        nonce = f"dr{old}" if old is not None else None
-        message = await self._channel().send(
-            embed=content.embed,
-            files=[u.to_file() for u in content.uploads],
-            view=content.view,
-            nonce=nonce,
-        )
-        self.message_id, self.interaction = message.id, None
-        log.info("Message %s replaced by %s in channel %s", old, message.id, self.channel_id)
-        if self.on_moved is not None:
-            await self.on_moved(message.id)
-        return message.id
-
-    def _channel(self) -> discord.PartialMessageable:
-        return self.bot.get_partial_messageable(self.channel_id)
-
-
-def _edit_fields(content: MessageContent) -> dict[str, Any]:
-    fields: dict[str, Any] = {"embed": content.embed, "view": content.view}
-    if content.upload:
-        fields["attachments"] = [u.to_file() for u in content.uploads]
-    return fields
+    def count(self) -> int:
+        """How many jobs this starts, for the limits."""
+        return 1 if self.seeds is None else len(self.seeds)
 
 
 class _Display:
@@ -157,11 +66,10 @@ class _Display:
 
     def __init__(self, presenter: Presenter, jobs: Sequence[Job], message: LiveMessage, *, limit: int | None) -> None:
         self.presenter = presenter
-        self.bot = presenter.bot
         self.jobs = list(jobs)
         self.message = message
         self.limit = limit  # None: the guild's, looked up when delivering (the guild cache fills after a restart)
-        self.interval = self.bot.config.uploads.edit_interval
+        self.interval = presenter.edit_interval
         self._changed = asyncio.Event()
         self._next_edit = 0.0
         self._shown: tuple[Any, ...] | None = None
@@ -182,10 +90,12 @@ class _Display:
         if self.message.message_id is not None:
             await self._moved(self.message.message_id)
         else:
-            log.warning("The first state of %s could not be shown; trying again with the next change", self.key[:8])
+            log.warning(
+                "The first state of %s could not be shown; trying again with the next change", short_id(self.key)
+            )
 
     async def run(self) -> None:
-        watchers = [asyncio.create_task(self._watch(job), name=f"watch-{job.job_id[:8]}") for job in self.jobs]
+        watchers = [asyncio.create_task(self._watch(job), name=f"watch-{short_id(job.job_id)}") for job in self.jobs]
         try:
             while not self.settled():
                 with contextlib.suppress(TimeoutError):
@@ -208,17 +118,14 @@ class _Display:
 
     async def _deliver(self, limit: int) -> None:
         """Deliver, and while Discord is in trouble try again later: the job stays DELIVERING until it works."""
-        delay = REDELIVERY_DELAY
-        while True:
-            try:
-                await deliver(self.bot, self.message, self.jobs, limit=limit)
-                return
-            except (discord.HTTPException, *TRANSIENT_ERRORS) as exc:
-                log.warning(
-                    "Delivery into message %s failed (%s); again in %.0f s", self.message.message_id, exc, delay
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REDELIVERY_MAX_DELAY)
+        await retry(
+            lambda: deliver(self.presenter.delivery, self.message, self.jobs, limit=limit),
+            retry_on=(discord.HTTPException, *TRANSIENT_ERRORS),
+            tries=None,
+            backoff=REDELIVERY_BACKOFF,
+            what=f"Delivery into message {self.message.message_id}",
+            logger=log,
+        )
 
     async def _watch(self, job: Job) -> None:
         """Wake the display on every event of the job, and once more when its outcome is stored."""
@@ -257,24 +164,72 @@ class _Display:
             shown = [replace(s, status=JobStatus.DONE) if s.status is JobStatus.DELIVERING else s for s in snaps]
             embed = batch_embed(shown, image_name=PREVIEW_NAME if preview is not None else None)
         pending = any(s.status.is_pending for s in snaps)
-        view = buttons.queued_view(self.jobs) if pending else None
+        view = self.presenter.delivery.controls.queued(self.jobs[0].job_id) if pending else None
         uploads = (Upload(PREVIEW_NAME, data=preview.image, size=len(preview.image)),) if preview else ()
         changed = preview is not self._sent_preview or self._shown is None
         return MessageContent(embed, view, uploads, upload=changed), preview
 
     async def _moved(self, message_id: int) -> None:
         for job in self.jobs:
-            await self.bot.jobs.attach_message(job, message_id)
+            await self.presenter.jobs.attach_message(job, message_id)
 
 
 class Presenter:
-    """Shows jobs in Discord from the first state to the delivered result, and resumes them after a restart."""
+    """Shows jobs in Discord from the first state to the delivered result, and resumes them after a restart.
 
-    def __init__(self, bot: DiscomfyBot) -> None:
-        self.bot = bot
+    It also admits new jobs (`start_jobs`): the one path every command and button that starts work goes through.
+    """
+
+    def __init__(
+        self,
+        client: discord.Client,
+        delivery: Delivery,
+        *,
+        admins: Admins,
+        tasks: BackgroundTasks,
+        edit_interval: float,
+    ) -> None:
+        self.client = client
+        self.delivery = delivery
+        self.jobs = delivery.jobs
+        self.admins = admins
+        self.tasks = tasks
+        self.edit_interval = edit_interval
         self._active: dict[str, asyncio.Task[None]] = {}
 
-    async def present(self, interaction: discord.Interaction[DiscomfyBot], jobs: Sequence[Job]) -> None:
+    async def start_jobs(self, interaction: discord.Interaction[Any], admission: Admission) -> None:
+        """Refuse privately, or defer, submit and show: limits are the clicker's, admins are exempt.
+
+        Raises:
+            MissingChannelPermissionsError, LimitError, WorkflowError, ComfyError: nothing was started.
+        """
+        require_channel_permissions(interaction)
+        exempt = interaction.user in self.admins
+        self.jobs.check_limits(interaction.user.id, admission.count, exempt=exempt)
+        deferral = await interaction.response.defer(thinking=True)
+        request = replace(admission.request, owner_id=interaction.user.id)
+        request = replace(request, message_id=deferral.message_id if deferral else None)  # a crash resumes in it
+        if admission.fetch_images is not None:
+            request = replace(request, images=await admission.fetch_images())
+        try:
+            jobs = await self._submit(admission, request, exempt=exempt)
+        except WorkflowRejectedError as exc:
+            spec = self.jobs.workflows.find(request.workflow)
+            log.info("Workflow %s of %s rejected by ComfyUI: %s", request.workflow, interaction.user.id, exc)
+            title = spec.title if spec else request.workflow
+            await interaction.edit_original_response(embed=rejected_embed(exc, workflow=title))
+            return
+        await self.present(interaction, jobs)
+
+    async def _submit(self, admission: Admission, request: JobRequest, *, exempt: bool) -> list[Job]:
+        if admission.retry_of is not None:
+            retry_of = admission.retry_of
+            return [await self.jobs.retry(retry_of, request.owner_id, exempt=exempt, message_id=request.message_id)]
+        if admission.seeds is None:
+            return [await self.jobs.submit(request, exempt=exempt)]
+        return await self.jobs.submit_batch(request, admission.seeds, exempt=exempt)
+
+    async def present(self, interaction: discord.Interaction[Any], jobs: Sequence[Job]) -> None:
         """Show jobs (one, or a batch as one message) in the deferred interaction's response, then follow them.
 
         Returns once the first state is shown and its message id stored; the rest runs in the background.
@@ -284,7 +239,7 @@ class Presenter:
             return
         channel_id = interaction.channel_id or jobs[0].record.channel_id
         message = LiveMessage(
-            self.bot, channel_id=channel_id, message_id=jobs[0].record.message_id, interaction=interaction
+            self.client, channel_id=channel_id, message_id=jobs[0].record.message_id, interaction=interaction
         )
         display = _Display(self, jobs, message, limit=interaction.filesize_limit)
         await display.show_first()
@@ -296,43 +251,32 @@ class Presenter:
         for job in jobs:
             groups.setdefault(job.record.batch_id or job.job_id, []).append(job)
         for key, group in groups.items():
-            task = self.bot.spawn(self._resume(group), name=f"resume-{key[:8]}")
-            self._active[key] = task
-            task.add_done_callback(lambda _t, key=key: self._active.pop(key, None))
+            self._follow(key, self._resume(group), name=f"resume-{short_id(key)}")
 
     async def _resume(self, group: list[Job]) -> None:
         first = group[0].record
         jobs = group
-        if first.batch_id is not None:
-            jobs = await self._whole_batch(first.batch_id, group)
+        if first.batch_id is not None:  # every seed of a batch, the finished ones too: its message shows them all
+            live = {job.job_id: job for job in group}
+            jobs = [live.get(job.job_id, job) for job in await self.jobs.batch_of(first)] or group
         message_id = next((j.record.message_id for j in jobs if j.record.message_id is not None), None)
-        message = LiveMessage(self.bot, channel_id=first.channel_id, message_id=message_id)
+        message = LiveMessage(self.client, channel_id=first.channel_id, message_id=message_id)
         display = _Display(self, jobs, message, limit=None)
         log.info("Resuming %d job(s) in message %s", len(jobs), message_id)
         if not display.settled():
             await display.show_first()  # the message still shows the state from before the restart
         await display.run()
 
-    async def _whole_batch(self, batch_id: str, group: list[Job]) -> list[Job]:
-        """Every seed of a batch, the finished ones too: the batch message shows them all."""
-        live = {job.job_id: job for job in group}
-        jobs = []
-        for record in await self.bot.jobs.store.batch(batch_id):
-            job = live.get(record.job_id)
-            if job is None:
-                job = Job(record, self.bot.workflows.find(record.workflow), None)
-                job.settled.set()
-            jobs.append(job)
-        return jobs or group
-
     def filesize_limit(self, guild_id: int | None) -> int:
         """The upload limit of a guild (its boost tier) if the bot has it cached, else Discord's default."""
-        guild = self.bot.get_guild(guild_id) if guild_id is not None else None
+        guild = self.client.get_guild(guild_id) if guild_id is not None else None
         return guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
 
     def _start(self, display: _Display) -> None:
-        key = display.key
-        task = self.bot.spawn(display.run(), name=f"display-{key[:8]}")
+        self._follow(display.key, display.run(), name=f"display-{short_id(display.key)}")
+
+    def _follow(self, key: str, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = self.tasks.spawn(coro, name=name)
         self._active[key] = task
         task.add_done_callback(lambda _t: self._active.pop(key, None))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 import aiohttp
 import discord
 
-from discomfy.bot.errors import BOT_PERMISSION_NAMES, BOT_PERMISSIONS
+from discomfy.bot.permissions import BOT_PERMISSION_NAMES, BOT_PERMISSIONS
 from discomfy.comfy import ComfyConnectionError, ComfyError, ComfyHTTPError, ComfyService
 from discomfy.comfy.client import ComfyClient
 from discomfy.comfy.object_info import ObjectInfo

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from discomfy.media.fit import first_frame, fit_for_upload
-from discomfy.media.models import FittedFile, MediaError, MediaType, TooLarge
+from discomfy.media.models import (
+    EMBEDDABLE_IMAGES,
+    INPUT_IMAGE_SUFFIXES,
+    STILL_IMAGE_SUFFIXES,
+    FittedFile,
+    MediaError,
+    MediaType,
+    TooLarge,
+)
 from discomfy.media.sniff import detect_media_type, media_type_from_name, upload_name
 from discomfy.media.video import VideoInfo, find_ffmpeg, parse_probe, probe
 
 __all__ = [
+    "EMBEDDABLE_IMAGES",
+    "INPUT_IMAGE_SUFFIXES",
+    "STILL_IMAGE_SUFFIXES",
     "FittedFile",
     "MediaError",
     "MediaType",

@@ -12,6 +12,11 @@ if TYPE_CHECKING:
 
     from discomfy.comfy.models import MediaKind
 
+#: Suffixes by what may be done with such a file, each set named for its use.
+STILL_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})  # a result image a workflow can take back
+EMBEDDABLE_IMAGES = STILL_IMAGE_SUFFIXES | {".gif"}  # what Discord shows inside an embed
+INPUT_IMAGE_SUFFIXES = EMBEDDABLE_IMAGES | {".bmp", ".tif", ".tiff"}  # attachments accepted as an input image
+
 
 class MediaError(DiscomfyError):
     """A media file could not be read at all; names the file so an admin can look at it."""

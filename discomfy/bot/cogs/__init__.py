@@ -1,3 +1,1 @@
-"""Slash-command cogs, loaded by DiscomfyBot.setup_hook in this order."""
-
-EXTENSIONS: tuple[str, ...] = ("discomfy.bot.cogs.generate", "discomfy.bot.cogs.admin", "discomfy.bot.cogs.history")
+"""Slash-command cogs: thin layers that parse options and hand the work to the presenter and the services."""

@@ -11,10 +11,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot.bot import NotAdminError, admin_only
-from discomfy.bot.embeds import QueueRow, duration, error_embed, queue_embed
-from discomfy.bot.errors import PrivatePanel, report_error, send_ephemeral
+from discomfy.bot.embeds import QueueRow, duration, queue_embed
+from discomfy.bot.errors import error_embed, report_error, send_ephemeral
+from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES
+from discomfy.bot.panels import PANEL_TIMEOUT, PrivatePanel
+from discomfy.bot.permissions import NotAdminError, admin_only
 from discomfy.comfy import PromptStatus
+from discomfy.ids import short_id
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
@@ -24,8 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VIEW_TIMEOUT = 600.0
-MAX_OPTIONS = 25
 
 
 def build_queue_rows(state: QueueState, jobs: Iterable[Job], *, now: float) -> list[QueueRow]:
@@ -116,12 +117,12 @@ class AdminCog(commands.Cog, name="Admin"):
     def _stopped_text(self, prompt_id: str) -> str:
         job = next((j for j in self.bot.jobs.active() if j.record.prompt_id == prompt_id), None)
         if job is None:
-            return f"Stopped prompt `{prompt_id[:8]}`. It was not started by this bot (another ComfyUI client)."
+            return f"Stopped prompt `{short_id(prompt_id)}`. It was not started by this bot (another ComfyUI client)."
         record = job.record
         title = job.spec.title if job.spec else record.workflow
         ran = f", after {duration(time.time() - record.started_at)} of running" if record.started_at else ""
         return (
-            f"Stopped job `{record.job_id[:8]}` ({title}, requested by <@{record.owner_id}>{ran}). "
+            f"Stopped job `{short_id(record.job_id)}` ({title}, requested by <@{record.owner_id}>{ran}). "
             "Its message will show it as interrupted."
         )
 
@@ -135,9 +136,9 @@ class AdminCog(commands.Cog, name="Admin"):
         for job in self.bot.jobs.active():
             snap = job.snapshot()
             if current.lower() in job.job_id or current.lower() in (job.record.prompt_id or ""):
-                name = f"{job.job_id[:8]} · {snap.workflow_title} · {snap.status.value}"
-                choices.append(app_commands.Choice(name=name[:100], value=job.job_id))
-        return choices[:MAX_OPTIONS]
+                name = f"{short_id(job.job_id)} · {snap.workflow_title} · {snap.status.value}"
+                choices.append(app_commands.Choice(name=name[:CHOICE_TEXT], value=job.job_id))
+        return choices[:MAX_CHOICES]
 
     @app_commands.command(name="queue")
     @app_commands.default_permissions(manage_guild=True)
@@ -171,7 +172,7 @@ class AdminCog(commands.Cog, name="Admin"):
             job = waiting.get(job_id)
             if job is not None and await self.bot.jobs.cancel(job):
                 cancelled += 1
-                log.info("Job %s cancelled from /queue", job_id[:8])
+                log.info("Job %s cancelled from /queue", short_id(job_id))
         return cancelled
 
 
@@ -186,11 +187,11 @@ class QueueView(PrivatePanel):
     """The /queue message's controls: cancel one waiting bot job, or clear them all after confirming."""
 
     def __init__(self, cog: AdminCog, rows: list[QueueRow], interaction: discord.Interaction[DiscomfyBot]) -> None:
-        super().__init__(interaction, timeout=VIEW_TIMEOUT)
+        super().__init__(interaction, timeout=PANEL_TIMEOUT)
         self.cog = cog
         waiting = [row for row in rows if row.cancellable]
         if waiting:
-            self.add_item(CancelJobSelect(waiting[:MAX_OPTIONS]))
+            self.add_item(CancelJobSelect(waiting[:MAX_CHOICES]))
         self.clear_pending.disabled = not waiting
 
     async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
@@ -230,9 +231,9 @@ class CancelJobSelect(discord.ui.Select["QueueView"]):
     def __init__(self, rows: list[QueueRow]) -> None:
         options = [
             discord.SelectOption(
-                label=f"#{row.position} · job {(row.job_id or '')[:8]}"[:100],
+                label=f"#{row.position} · job {short_id(row.job_id)}"[:CHOICE_TEXT],
                 value=row.job_id or "",
-                description=f"{row.workflow} · requested by user {row.owner_id}"[:100],
+                description=f"{row.workflow} · requested by user {row.owner_id}"[:CHOICE_TEXT],
             )
             for row in rows
         ]
@@ -243,9 +244,9 @@ class CancelJobSelect(discord.ui.Select["QueueView"]):
         await interaction.response.defer()
         job_id = self.values[0]
         if await self.view.cog.cancel_waiting([job_id]):
-            note = f"Cancelled job `{job_id[:8]}`."
+            note = f"Cancelled job `{short_id(job_id)}`."
         else:
-            note = f"Job `{job_id[:8]}` was no longer waiting (it started or finished), so it was not cancelled."
+            note = f"Job `{short_id(job_id)}` was no longer waiting (it started or finished), so it was not cancelled."
         await self.view.refresh(interaction, note)
 
 
@@ -253,7 +254,7 @@ class ConfirmClearView(PrivatePanel):
     """Yes/No before cancelling every waiting bot job."""
 
     def __init__(self, cog: AdminCog, interaction: discord.Interaction[DiscomfyBot]) -> None:
-        super().__init__(interaction, timeout=VIEW_TIMEOUT)
+        super().__init__(interaction, timeout=PANEL_TIMEOUT)
         self.cog = cog
 
     async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:

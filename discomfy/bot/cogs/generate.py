@@ -14,23 +14,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot.embeds import rejected_embed
-from discomfy.bot.errors import require_channel_permissions
-from discomfy.comfy import WorkflowRejectedError
+from discomfy.bot.embeds import excerpt
+from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES, STRING_OPTION
+from discomfy.bot.presenter import Admission
 from discomfy.jobs import InputImage, JobRequest, LimitError
+from discomfy.media import INPUT_IMAGE_SUFFIXES
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
 from discomfy.workflows.seeds import check_seed
 
 if TYPE_CHECKING:
     from discomfy.bot.bot import DiscomfyBot
-    from discomfy.jobs import Job
 
     Interaction = discord.Interaction[DiscomfyBot]
 
 log = logging.getLogger(__name__)
 
-PROMPT_MAX = 6000  # Discord's cap for a string option; limits.max_prompt_length is checked as well
 COUNT_MAX = 25  # the option's hard cap; limits.max_count and limits.max_batch are checked as well
 SIZES: dict[str, tuple[int, int]] = {
     "square": (1024, 1024),
@@ -39,7 +38,6 @@ SIZES: dict[str, tuple[int, int]] = {
 }
 SIZE_CHOICES = [app_commands.Choice(name=f"{name} {w}x{h}", value=name) for name, (w, h) in SIZES.items()]
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"})
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 # option name -> the workflow parameter names it may set, first match wins (Flux calls its CFG "guidance")
 OPTION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "prompt": ("prompt",),
@@ -90,7 +88,7 @@ class GenerateCog(commands.Cog, name="Generate"):
     async def generate(
         self,
         interaction: Interaction,
-        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        prompt: app_commands.Range[str, 1, STRING_OPTION],
         workflow: str | None = None,
         negative: str | None = None,
         size: app_commands.Choice[str] | None = None,
@@ -121,7 +119,7 @@ class GenerateCog(commands.Cog, name="Generate"):
     async def batch(
         self,
         interaction: Interaction,
-        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        prompt: app_commands.Range[str, 1, STRING_OPTION],
         count: app_commands.Range[int, 2, COUNT_MAX] | None = None,
         seed: str | None = None,
         workflow: str | None = None,
@@ -159,32 +157,25 @@ class GenerateCog(commands.Cog, name="Generate"):
                 continue
             value = f"{written} {param.name}={param.default}".strip()
             label = f"{value}  ({param.describe_allowed()})"
-            if len(value) <= 100:
-                choices.append(app_commands.Choice(name=label[:100], value=value))
-        return choices[:25]
+            if len(value) <= CHOICE_TEXT:
+                choices.append(app_commands.Choice(name=label[:CHOICE_TEXT], value=value))
+        return choices[:MAX_CHOICES]
 
     @generate.autocomplete("workflow")
     @batch.autocomplete("workflow")
     async def _workflow_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         return [
             app_commands.Choice(name=_choice_name(spec), value=spec.name)
-            for spec in self.bot.workflows.matching(current)[:25]
+            for spec in self.bot.workflows.matching(current)[:MAX_CHOICES]
         ]
 
     async def _start(self, interaction: Interaction, ask: _Ask, count: int, *, sweep: bool = False) -> None:
-        """Check everything that can be checked at once (refusals stay private), then defer and submit."""
+        """Check every value at once (a refusal stays private), then hand the job(s) to the one admission path."""
         bot = self.bot
         spec = bot.workflows.get(ask.workflow or bot.config.workflows.default or next(iter(bot.workflows.names), ""))
         values, slot = self._values(spec, ask)
         seed = _parse_seed(ask.seed)
         build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
-        require_channel_permissions(interaction)
-        exempt = bot.is_admin(interaction.user)
-        bot.jobs.check_limits(interaction.user.id, count, exempt=exempt)
-        deferral = await interaction.response.defer(thinking=True)
-        images = {}
-        if ask.image is not None and slot is not None:
-            images[slot] = InputImage(await _download(ask.image), ask.image.filename)
         request = JobRequest(
             owner_id=interaction.user.id,
             channel_id=interaction.channel_id or 0,
@@ -192,23 +183,16 @@ class GenerateCog(commands.Cog, name="Generate"):
             workflow=spec.name,
             values=values,
             seed=seed,
-            images=images,
-            message_id=deferral.message_id if deferral else None,  # a crash from here on resumes in it
         )
-        try:
-            jobs = await self._submit(request, count, seed=seed, sweep=sweep, exempt=exempt)
-        except WorkflowRejectedError as exc:
-            log.info("Workflow %s of %s rejected by ComfyUI: %s", spec.name, interaction.user.id, exc)
-            await interaction.edit_original_response(embed=rejected_embed(exc, workflow=spec.title))
-            return
-        await bot.presenter.present(interaction, jobs)
+        seeds = tuple(sweep_seeds(count, base=seed)) if count > 1 or sweep else None
+        image = ask.image
+        fetch = None
+        if image is not None and slot is not None:
 
-    async def _submit(
-        self, request: JobRequest, count: int, *, seed: int | None, sweep: bool, exempt: bool
-    ) -> list[Job]:
-        if count == 1 and not sweep:
-            return [await self.bot.jobs.submit(request, exempt=exempt)]
-        return await self.bot.jobs.submit_batch(request, sweep_seeds(count, base=seed), exempt=exempt)
+            async def fetch() -> dict[str, InputImage]:
+                return {slot: InputImage(await _download(image), image.filename)}
+
+        await bot.presenter.start_jobs(interaction, Admission(request, seeds=seeds, fetch_images=fetch))
 
     def _values(self, spec: WorkflowSpec, ask: _Ask) -> tuple[dict[str, Any], str | None]:
         """The workflow's parameter values from the options; an option it does not have is an error."""
@@ -243,7 +227,7 @@ class GenerateCog(commands.Cog, name="Generate"):
                 "The attached file did not come through with the command; attach it again.", parameter="image"
             )
         content_type = (attachment.content_type or "").split(";")[0].strip().lower()
-        if content_type not in IMAGE_TYPES and PurePath(attachment.filename).suffix.lower() not in IMAGE_SUFFIXES:
+        if content_type not in IMAGE_TYPES and PurePath(attachment.filename).suffix.lower() not in INPUT_IMAGE_SUFFIXES:
             raise InvalidParameterError(
                 f"`{attachment.filename}` is not an image ({content_type or 'unknown type'}); "
                 "attach a PNG, JPEG or WebP.",
@@ -326,7 +310,7 @@ def _parse_seed(text: str | None) -> int | None:
     if text is None or not text.strip():
         return None
     try:
-        value = int(text.strip().replace(",", "").replace("_", ""))
+        value: int | str = int(text.strip().replace(",", "").replace("_", ""))
     except ValueError:
         value = text  # check_seed names the bad value
     return check_seed(value)
@@ -334,7 +318,7 @@ def _parse_seed(text: str | None) -> int | None:
 
 def _choice_name(spec: WorkflowSpec) -> str:
     text = f"{spec.title} — {spec.description}" if spec.description else spec.title
-    return text if len(text) <= 100 else text[:99] + "…"
+    return excerpt(text, CHOICE_TEXT)
 
 
 async def setup(bot: DiscomfyBot) -> None:

@@ -11,9 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot.bot import admin_only
 from discomfy.bot.embeds import history_embed, stats_embed
-from discomfy.bot.errors import PrivatePanel, report_error, send_ephemeral
+from discomfy.bot.errors import report_error, send_ephemeral
+from discomfy.bot.panels import PANEL_TIMEOUT, PrivatePanel
+from discomfy.bot.permissions import admin_only
 
 if TYPE_CHECKING:
     from discomfy.bot.bot import DiscomfyBot
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
-VIEW_TIMEOUT = 600.0
 DAY = 86400.0
 
 
@@ -73,7 +73,7 @@ class HistoryView(PrivatePanel):
     def __init__(
         self, bot: DiscomfyBot, interaction: discord.Interaction[DiscomfyBot], *, owner_id: int, page: int
     ) -> None:
-        super().__init__(interaction, timeout=VIEW_TIMEOUT)
+        super().__init__(interaction, timeout=PANEL_TIMEOUT)
         self.bot = bot
         self.viewer_id = interaction.user.id
         self.owner_id = owner_id

@@ -1,6 +1,6 @@
 """Persistent buttons end to end: real clicks through discord.py into the bot, real jobs on the fake ComfyUI.
 
-Each result message is the one the presenter leaves behind (embed + `result_view` components), stored in the fake
+Each result message is the one the presenter leaves behind (embed + `JobControls.result` components), stored in the fake
 Discord; clicks carry it like Discord does, so the DynamicItems are matched from their custom_ids alone.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from discomfy.bot.buttons import queued_view, result_view, retry_view
+from discomfy.bot.buttons import JobControls
 from discomfy.jobs import Job, JobRequest
 from discomfy.store import JobRecord, JobStatus
 from discomfy.workflows import build_workflow
@@ -26,6 +26,8 @@ from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+
+CONTROLS = JobControls()
 
 WORKFLOW = "txt2img_sdxl"  # its checkpoint is one the fake ComfyUI has
 OWNER = payloads.USER_ID
@@ -104,7 +106,7 @@ async def _result(kit: BotKit, *, upscale: bool = True) -> tuple[JobRecord, int]
     job = await kit.jobs.submit(request)
     record = await _settled(job)
     assert record.status is JobStatus.DELIVERING, record.error
-    message = kit.discord.add_message(_message(result_view(record, upscale=upscale).to_components()))
+    message = kit.discord.add_message(_message(CONTROLS.result(record, upscale=upscale).to_components()))
     assert await kit.jobs.delivered(job, message_id=int(message["id"]))
     return job.record, int(message["id"])
 
@@ -244,7 +246,7 @@ async def test_reroll_batch_on_a_batch_message_submits_as_many_jobs_as_the_batch
     request = JobRequest(OWNER, payloads.CHANNEL_ID, payloads.GUILD_ID, WORKFLOW, {"prompt": PROMPT})
     jobs = await kit.jobs.submit_batch(request, [11, 12])
     records = [await _settled(job) for job in jobs]
-    message = kit.discord.add_message(_message(result_view(records[0], upscale=True, batch=True).to_components()))
+    message = kit.discord.add_message(_message(CONTROLS.result(records[0], upscale=True, batch=True).to_components()))
     for job in jobs:
         await kit.jobs.delivered(job, message_id=int(message["id"]))
 
@@ -315,11 +317,11 @@ def test_upscale_buttons_only_when_asked_one_per_image() -> None:
         return [item.item.label for item in view.children]
 
     every = ["Re-roll", "Variations", "Edit & reuse seed", "Info", "Delete"]
-    assert labels(result_view(record, upscale=False)) == every
-    assert labels(result_view(record, upscale=True))[-2:] == ["Upscale 1", "Upscale 2"]
-    assert labels(result_view(record, upscale=True, batch=True)) == ["Re-roll batch", "Info", "Delete"]
-    assert labels(retry_view(record)) == ["Retry", "Info"]
-    custom_ids = [item.custom_id for item in result_view(record, upscale=True).children]
+    assert labels(CONTROLS.result(record, upscale=False)) == every
+    assert labels(CONTROLS.result(record, upscale=True))[-2:] == ["Upscale 1", "Upscale 2"]
+    assert labels(CONTROLS.result(record, upscale=True, batch=True)) == ["Re-roll batch", "Info", "Delete"]
+    assert labels(CONTROLS.retry(record)) == ["Retry", "Info"]
+    custom_ids = [item.custom_id for item in CONTROLS.result(record, upscale=True).children]
     assert all(len(c) < 100 and c.startswith("discomfy:") and record.job_id in c for c in custom_ids)
 
 
@@ -376,7 +378,7 @@ async def test_an_unexpected_error_in_a_button_is_logged_and_answered_privately(
 
 
 async def _queued(kit: BotKit, jobs: Sequence[Job]) -> int:
-    message = kit.discord.add_message(_message(queued_view(jobs).to_components()))
+    message = kit.discord.add_message(_message(CONTROLS.queued(jobs[0].job_id).to_components()))
     for job in jobs:
         await kit.jobs.attach_message(job, int(message["id"]))
     return int(message["id"])
@@ -422,7 +424,7 @@ async def test_retry_of_a_lost_job_resubmits_its_exact_graph_for_the_clicker(kit
         error="ComfyUI restarted", error_kind="lost", graph=built.graph,
     )  # fmt: skip
     await kit.jobs.store.add(lost)
-    message_id = int(kit.discord.add_message(_message(retry_view(lost).to_components()))["id"])
+    message_id = int(kit.discord.add_message(_message(CONTROLS.retry(lost).to_components()))["id"])
 
     answer = await _click(kit, message_id, "retry", user_id=STRANGER)
 
@@ -461,7 +463,7 @@ async def test_a_button_of_a_job_the_store_does_not_know_answers_privately(kit: 
         params={"prompt": PROMPT}, seed=1, prompt_id=None, batch_id=None, batch_index=None, status=JobStatus.DONE,
         created_at=time.time(),
     )  # fmt: skip
-    message_id = int(kit.discord.add_message(_message(result_view(ghost, upscale=False).to_components()))["id"])
+    message_id = int(kit.discord.add_message(_message(CONTROLS.result(ghost, upscale=False).to_components()))["id"])
 
     answer = await _click(kit, message_id, "reroll")
 
