@@ -127,7 +127,7 @@ class ComfyTracker:
             self._listener.on_queue_changed(self.queue_remaining)
             return
         prompt_id = data.get("prompt_id") if isinstance(data, dict) else None
-        job = self._jobs.get(prompt_id) if prompt_id else None
+        job = self._jobs.get(prompt_id) if isinstance(prompt_id, str) else None  # a list would raise TypeError
         if prompt_id is not None:
             # Untagged previews belong to whoever spoke last: never let another client's job's
             # previews land on ours, nor ours after it ended.
@@ -139,7 +139,7 @@ class ComfyTracker:
             try:
                 handler(self, job, data)
             except (KeyError, TypeError, ValueError) as exc:
-                log.warning("Unexpected %s message for %s: %s", kind, prompt_id[:8], exc)
+                log.warning("Unexpected %s message for %s: %s", kind, job.prompt_id[:8], exc)
 
     def dispatch_binary(self, frame: bytes) -> None:
         """A preview frame: type 4 names its prompt, type 1 belongs to the prompt that last spoke."""
@@ -155,7 +155,8 @@ class ComfyTracker:
                 return
             if not isinstance(meta, dict):
                 return
-            job = self._jobs.get(meta.get("prompt_id"))
+            prompt_id = meta.get("prompt_id")
+            job = self._jobs.get(prompt_id) if isinstance(prompt_id, str) else None
             if job is not None:
                 mime = str(meta.get("image_type") or "image/jpeg")
                 job._preview(frame[8 + second :], mime, meta.get("node_id"))

@@ -7,7 +7,7 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from PIL import Image, ImageSequence
 
@@ -23,9 +23,10 @@ MIN_SIDE = 256  # below this the picture is a thumbnail, not the result the user
 SCALE_STEP = 0.75  # each downscale keeps at most this share of the width and height
 WEBP_MAX_SIDE = 16383
 JPEG_MAX_SIDE = 65500
-FULL_SIZE_LADDER = (("WEBP", 90), ("WEBP", 80), ("WEBP", 70), ("WEBP", 60))
+_Ladder: TypeAlias = tuple[tuple[str, int], ...]  # (Pillow format, quality), tried in order
+FULL_SIZE_LADDER: _Ladder = (("WEBP", 90), ("WEBP", 80), ("WEBP", 70), ("WEBP", 60))
 FULL_SIZE_LADDER += (("JPEG", 85), ("JPEG", 70), ("JPEG", 55))
-SCALED_LADDER = (("WEBP", 80), ("WEBP", 60), ("JPEG", 70))
+SCALED_LADDER: _Ladder = (("WEBP", 80), ("WEBP", 60), ("JPEG", 70))
 ANIMATION_QUALITIES = (80, 60)
 ANIMATION_PIXEL_BUDGET = 4096 * 4096  # all downscaled frames together: one large image's worth
 PIL_ERRORS = (OSError, ValueError, EOFError, Image.DecompressionBombError)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, Protocol
 
 from discomfy.store.errors import StoreError
 from discomfy.store.models import JobRecord, JobStatus
@@ -97,7 +96,13 @@ def _to_json(name: str, value: Any) -> str | None:
     return json.dumps(value, separators=(",", ":"))
 
 
-def decode_record(row: Mapping[str, Any]) -> JobRecord:
+class StoredRow(Protocol):
+    """What the codec reads a row through: sqlite3.Row (a Sequence, not a Mapping) or a dict of columns."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+def decode_record(row: StoredRow) -> JobRecord:
     """Turn stored column values back into the record that was written."""
     values = {name: row[name] for name in COLUMNS}
     for name in _JSON_FIELDS:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from discomfy.store.models import JobStatus, Stats, WorkflowStats
+
+if TYPE_CHECKING:
+    from discomfy.store.schema import StoredRow
 
 STATS_COLUMNS = ("created_at", "workflow", "owner_id", "status", "error_kind", "queued_at", "started_at", "finished_at")
 BUSIEST_USERS = 10
@@ -17,12 +20,12 @@ UNKNOWN_REASON = "unknown"
 _K = TypeVar("_K", str, int)
 
 
-def summarize(rows: Iterable[Mapping[str, Any]]) -> Stats:
+def summarize(rows: Iterable[StoredRow]) -> Stats:
     """Fold the STATS_COLUMNS of every job in the window into a Stats."""
     per_day: Counter[str] = Counter()
     per_user: Counter[int] = Counter()
     reasons: Counter[str] = Counter()
-    by_workflow: defaultdict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_workflow: defaultdict[str, list[StoredRow]] = defaultdict(list)
     for row in rows:
         per_day[datetime.fromtimestamp(row["created_at"], UTC).date().isoformat()] += 1
         per_user[row["owner_id"]] += 1
@@ -40,7 +43,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> Stats:
     )
 
 
-def _workflow_stats(name: str, rows: list[Mapping[str, Any]]) -> WorkflowStats:
+def _workflow_stats(name: str, rows: list[StoredRow]) -> WorkflowStats:
     waits = [
         r["started_at"] - r["queued_at"] for r in rows if r["started_at"] is not None and r["queued_at"] is not None
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from discomfy.workflows.errors import ServerMismatchError, WorkflowError
@@ -69,7 +69,7 @@ def _graph_problems(spec: WorkflowSpec, info: ObjectInfo) -> list[WorkflowError]
     return problems
 
 
-def _missing_class(file: str, node_id: str, node: dict[str, Any]) -> WorkflowError:
+def _missing_class(file: str, node_id: str, node: Mapping[str, Any]) -> WorkflowError:
     cls = node["class_type"]
     return ServerMismatchError(
         f"node class {cls!r} ({node_title(node)}) is not installed on the ComfyUI server; "

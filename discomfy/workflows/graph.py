@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -65,6 +66,11 @@ def node_sort_key(node_id: str) -> tuple[tuple[int, int | str], ...]:
 def sorted_nodes(graph: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for node_id in sorted(graph, key=node_sort_key):
         yield node_id, graph[node_id]
+
+
+def copy_graph(graph: Mapping[str, Mapping[str, Any]]) -> Graph:
+    """A deep copy whose nodes are dicts, whatever Mappings the template used, so it can be filled in."""
+    return {node_id: copy.deepcopy(dict(node)) for node_id, node in graph.items()}
 
 
 def node_title(node: Mapping[str, Any]) -> str:

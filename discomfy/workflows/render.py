@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from discomfy.workflows.errors import MissingParameterError, OverrideError, UnknownParameterError
-from discomfy.workflows.graph import Graph, InputRef, is_link, node_title, sorted_nodes
+from discomfy.workflows.graph import Graph, InputRef, copy_graph, is_link, node_title, sorted_nodes
 from discomfy.workflows.model import BuiltWorkflow, WorkflowSpec
 from discomfy.workflows.seeds import apply_seed, check_seed, new_seed
 from discomfy.workflows.values import coerce_value, parse_text_like
@@ -80,7 +80,7 @@ def apply_overrides(graph: Mapping[str, Mapping[str, Any]], overrides: Mapping[s
     Raises:
         OverrideError: unknown node or input, a linked input, or a value of the wrong type.
     """
-    result: Graph = copy.deepcopy(dict(graph))
+    result = copy_graph(graph)
     for key, raw in overrides.items():
         ref = InputRef.parse(key)
         node = result.get(ref.node)

@@ -6,7 +6,6 @@ reproduces the whole result (two-pass graphs included). A sweep of N jobs gets N
 
 from __future__ import annotations
 
-import copy
 import logging
 import secrets
 from collections.abc import Iterable, Mapping
@@ -17,6 +16,7 @@ from discomfy.workflows.errors import InvalidParameterError
 from discomfy.workflows.graph import (
     Graph,
     InputRef,
+    copy_graph,
     is_int,
     is_link,
     node_sort_key,
@@ -105,7 +105,7 @@ def randomize_seeds(
     """Copy `graph` with every seed input set to `seed` (a fresh random one if None)."""
     refs = find_seed_inputs(graph)
     chosen = new_seed() if seed is None else check_seed(seed)
-    result: Graph = copy.deepcopy(dict(graph))
+    result = copy_graph(graph)
     written = apply_seed(result, refs, chosen)
     if not refs:
         log.info("Graph has no seed input; nothing to randomize")
