@@ -82,7 +82,6 @@ class DiscomfyBot(commands.Bot):
         workflows: WorkflowLibrary,
         *,
         controls: Controls,
-        application_id: int | None = None,
     ) -> None:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # DisComfy never joins voice
         intents = discord.Intents.none()
@@ -92,7 +91,6 @@ class DiscomfyBot(commands.Bot):
             intents=intents,
             tree_cls=DiscomfyTree,
             allowed_mentions=discord.AllowedMentions.none(),
-            application_id=application_id,
             help_command=None,
         )
         self.config = config

@@ -137,11 +137,11 @@ class JobButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> Self:
         return cls(match["job_id"], match.groupdict().get("arg"))
 
-    async def callback(self, interaction: Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await self.run(interaction)
         except Exception as exc:  # discord.py would only log it: the clicker gets told instead
@@ -225,7 +225,7 @@ class EditModal(discord.ui.Modal):
             self.negative = _text_input(spec, "negative", record.params.get("negative"), max_prompt, required=False)
             self.add_item(discord.ui.Label(text="Negative prompt", component=self.negative))
 
-    async def on_submit(self, interaction: Interaction, /) -> None:
+    async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         bot = interaction.client
         record = await _record(bot, self.job_id)
         spec = bot.workflows.get(record.workflow)
@@ -235,7 +235,8 @@ class EditModal(discord.ui.Modal):
         request = _request(record, spec, values=values, seed=record.seed)
         await bot.presenter.start_jobs(interaction, Admission(request))
 
-    async def on_error(self, interaction: Interaction, error: Exception, /) -> None:
+    # discord.py's Modal itself narrows BaseView.on_error to these two arguments; this matches Modal's.
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]
         await report_error(interaction, error, where=f"{PREFIX}:edit form:{self.job_id}")
 
 

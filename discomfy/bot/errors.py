@@ -41,8 +41,10 @@ MESSAGES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Wor
     (app_commands.CommandOnCooldown, lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s."),
     (
         STALE_COMMAND_ERRORS,
-        lambda _: "Discord sent this command in an older shape than the bot now has (an option or choice "
-        "changed). Reload Discord (Ctrl+R), pick the options again and retry.",
+        lambda _: (
+            "Discord sent this command in an older shape than the bot now has (an option or choice "
+            "changed). Reload Discord (Ctrl+R), pick the options again and retry."
+        ),
     ),
     (app_commands.CheckFailure, lambda error: str(error) or "You are not allowed to use this command."),
     (DiscomfyError, str),  # ours: refusals whose message was written for the user

@@ -160,13 +160,10 @@ class LiveMessage:
     async def _replace(self, content: MessageContent) -> int:
         """Post the content as a new message (the old one was deleted, or never known)."""
         old = self.message_id
-        nonce = f"dr{old}" if old is not None else None
-        message = await self._channel().send(
-            embed=content.embed,
-            files=[u.to_file() for u in content.uploads],
-            view=content.view,
-            nonce=nonce,
-        )
+        extra: dict[str, Any] = {"view": content.view} if content.view is not None else {}
+        if old is not None:
+            extra["nonce"] = f"dr{old}"  # Discord drops a second post with the same nonce
+        message = await self._channel().send(embed=content.embed, files=[u.to_file() for u in content.uploads], **extra)
         self.message_id, self.interaction = message.id, None
         log.info("Message %s replaced by %s in channel %s", old, message.id, self.channel_id)
         if self.on_moved is not None:

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 def build_queue_rows(state: QueueState, jobs: Iterable[Job], *, now: float) -> list[QueueRow]:
     """Merge ComfyUI's queue with the bot's unfinished jobs: running first, then waiting in order."""
     by_prompt = {job.record.prompt_id: job for job in jobs if job.record.prompt_id}
@@ -194,7 +193,7 @@ class QueueView(PrivatePanel):
             self.add_item(CancelJobSelect(waiting[:MAX_CHOICES]))
         self.clear_pending.disabled = not waiting
 
-    async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         return await refuse_non_admin(self.cog.bot, interaction) and await super().interaction_check(interaction)
 
     async def refresh(self, interaction: discord.Interaction[DiscomfyBot], note: str) -> None:
@@ -220,7 +219,7 @@ class QueueView(PrivatePanel):
         )
 
     async def on_error(
-        self, interaction: discord.Interaction[DiscomfyBot], error: Exception, item: discord.ui.Item[Any]
+        self, interaction: discord.Interaction[Any], error: Exception, item: discord.ui.Item[Any]
     ) -> None:
         await report_error(interaction, error, where="the /queue controls")
 
@@ -239,7 +238,7 @@ class CancelJobSelect(discord.ui.Select["QueueView"]):
         ]
         super().__init__(placeholder="Cancel a waiting bot job…", options=options, row=0)
 
-    async def callback(self, interaction: discord.Interaction[DiscomfyBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
         assert self.view is not None
         await interaction.response.defer()
         job_id = self.values[0]
@@ -257,7 +256,7 @@ class ConfirmClearView(PrivatePanel):
         super().__init__(interaction, timeout=PANEL_TIMEOUT)
         self.cog = cog
 
-    async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         return await refuse_non_admin(self.cog.bot, interaction) and await super().interaction_check(interaction)
 
     @discord.ui.button(label="Yes, cancel them", style=discord.ButtonStyle.danger)
@@ -275,7 +274,7 @@ class ConfirmClearView(PrivatePanel):
         await show_queue(self.cog, interaction, "Nothing was cancelled.")
 
     async def on_error(
-        self, interaction: discord.Interaction[DiscomfyBot], error: Exception, item: discord.ui.Item[Any]
+        self, interaction: discord.Interaction[Any], error: Exception, item: discord.ui.Item[Any]
     ) -> None:
         await report_error(interaction, error, where="the /queue confirmation")
 

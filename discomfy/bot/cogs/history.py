@@ -91,7 +91,7 @@ class HistoryView(PrivatePanel):
         self.next_page.disabled = self.page >= self.pages
         return history_embed(records, owner_id=self.owner_id, page=self.page, pages=self.pages, total=total)
 
-    async def interaction_check(self, interaction: discord.Interaction[DiscomfyBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id == self.viewer_id:
             return await super().interaction_check(interaction)
         await send_ephemeral(interaction, content="Run /history yourself to page through jobs.")
@@ -110,7 +110,7 @@ class HistoryView(PrivatePanel):
         await interaction.response.edit_message(embed=await self.load(), view=self)
 
     async def on_error(
-        self, interaction: discord.Interaction[DiscomfyBot], error: Exception, item: discord.ui.Item[Any]
+        self, interaction: discord.Interaction[Any], error: Exception, item: discord.ui.Item[Any]
     ) -> None:
         await report_error(interaction, error, where="the /history buttons")
 
