@@ -34,6 +34,22 @@ async def test_commands_sync_instantly_to_configured_guilds(
     assert "generate" in {c["name"] for c in synced}
 
 
+async def test_commands_are_synced_again_only_when_they_changed(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+):
+    def syncs() -> int:
+        return len(fake_discord.calls("PUT", r"^/applications/\d+/commands$"))
+
+    async with start_bot(fake_discord, fake_comfy, tmp_path) as kit:
+        assert syncs() == 1
+        kit = await kit.restart()  # same commands, same store: Discord already has them
+        assert syncs() == 1
+        kit.bot.tree.remove_command("stats")
+        await kit.bot.sync_commands()  # a changed tree (an upgrade that adds or drops a command) is synced
+        assert syncs() == 2
+        assert "stats" not in {c["name"] for c in fake_discord.commands[None]}
+
+
 async def test_the_heartbeat_reports_real_connection_states(
     fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
 ):

@@ -16,7 +16,7 @@ from discord import app_commands
 
 from discomfy.bot.embeds import excerpt
 from discomfy.bot.limits import EMBED_DESCRIPTION
-from discomfy.comfy import ComfyConnectionError
+from discomfy.comfy import ComfyConnectionError, ComfyHTTPError
 from discomfy.errors import DiscomfyError
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,11 @@ MESSAGES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Wor
     (
         ComfyConnectionError,
         lambda _: "ComfyUI is not reachable right now, so nothing was started. Please try again later.",
+    ),
+    (
+        ComfyHTTPError,
+        lambda error: f"ComfyUI answered with an error (HTTP {error.status}), so nothing was started. "
+        "An admin can find the details in the bot's log.",
     ),
     (app_commands.CommandOnCooldown, lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s."),
     (
