@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,8 +31,12 @@ from discomfy.comfy.models import (
     UploadedImage,
 )
 from discomfy.comfy.outputs import safe_filename
+from discomfy.ids import short_id
+from discomfy.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
+
+SUBMIT_BACKOFF = Backoff(first=0.25, cap=8.0, jitter=True)  # a brief hiccup of ComfyUI, not an outage
 
 
 class ComfyClient:
@@ -78,22 +81,25 @@ class ComfyClient:
         body: dict[str, Any] = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         if front:
             body["front"] = True
-        attempts = max(1, self._settings.submit_retries + 1)
-        for attempt in range(attempts):
-            try:
-                status, raw = await self._request("POST", "/prompt", json=body)
-            except ComfyConnectionError as exc:
-                if attempt + 1 == attempts:
-                    raise
-                if await self._already_queued(prompt_id):
-                    log.info("Prompt %s was queued despite %s", prompt_id[:8], exc.reason)
-                    return 0
-                delay = min(8.0, 0.25 * 2**attempt) * (0.5 + random.random() / 2)
-                log.warning("Submitting %s failed (%s); retry in %.1fs", prompt_id[:8], exc, delay)
-                await asyncio.sleep(delay)
-                continue
+        retrying = False
+
+        async def post() -> int:
+            nonlocal retrying
+            if retrying and await self._already_queued(prompt_id):
+                log.info("Prompt %s was queued despite the failed attempt", short_id(prompt_id))
+                return 0
+            retrying = True
+            status, raw = await self._request("POST", "/prompt", json=body)
             return _submit_answer(status, raw)
-        raise AssertionError("unreachable")
+
+        return await retry(
+            post,
+            retry_on=(ComfyConnectionError,),
+            tries=max(1, self._settings.submit_retries + 1),
+            backoff=SUBMIT_BACKOFF,
+            what=f"Submitting {short_id(prompt_id)}",
+            logger=log,
+        )
 
     async def _already_queued(self, prompt_id: str) -> bool:
         """After a transport error on POST /prompt: did the server take it anyway (queued, or even done)?"""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import struct
 import time
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ import aiohttp
 from discomfy.comfy.errors import JobInterruptedError
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.outputs import execution_error
+from discomfy.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,7 @@ class ComfyTracker:
         self._jobs = jobs
         self._listener = listener
         self._headers = dict(headers or {})
-        self._min_delay = min_delay
-        self._max_delay = max_delay
+        self._backoff = Backoff(first=min_delay, cap=max_delay, jitter=True)
         self._last_job: ComfyJob | None = None  # owner of untagged (legacy) preview frames
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connected = asyncio.Event()
@@ -89,8 +88,7 @@ class ComfyTracker:
             finally:
                 self._ws = None
                 self.connected.clear()
-            delay = min(self._max_delay, self._min_delay * 2**failures)
-            delay *= 0.5 + random.random() / 2
+            delay = self._backoff.delay(failures)
             failures += 1
             log.info("Reconnecting to ComfyUI in %.1fs", delay)
             await asyncio.sleep(delay)
