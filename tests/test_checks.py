@@ -17,6 +17,7 @@ from discomfy.cli.check import (
     invite_url,
     run_checks,
 )
+from discomfy.cli.main import main
 from testing.comfy_server import FakeComfy
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -275,3 +276,17 @@ def test_invite_url_asks_for_exactly_the_permissions_the_bot_uses() -> None:
         f"https://discord.com/oauth2/authorize?client_id={APPLICATION_ID}"
         "&scope=bot+applications.commands&permissions=117760"
     )
+
+
+def test_python_m_discomfy_check_prints_the_same_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    config = tmp_path / "config.yaml"
+    config.write_text("limits:\n  max_count: zero\n")
+
+    assert main(["check", "--config", str(config)]) == 1
+    report = capsys.readouterr().out
+    assert report.startswith("DisComfy self-check")
+    assert "limits.max_count" in report
+    assert "not checked: fix the config first" in report

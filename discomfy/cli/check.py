@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -96,6 +98,20 @@ async def run_checks(
     out.write(f"DisComfy self-check\n\n{report}\n\n{summary}\n")
     out.flush()
     return 1 if problems else 0
+
+
+def add_check_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `check` on the CLI: the same report as `python bot.py --check`."""
+    parser = subparsers.add_parser(
+        "check",
+        help="check config, token, workflows and ComfyUI; print every problem",
+        description="Check everything the bot needs before it starts (config, DISCORD_TOKEN, workflows, ComfyUI) "
+        "and print one report. Exit code 0 if all is well. Same as `python bot.py --check`.",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help=f"config file (default: {DEFAULT_CONFIG_PATH} if it exists)"
+    )
+    parser.set_defaults(handler=lambda args: asyncio.run(run_checks(args.config)))
 
 
 # ---- config ------------------------------------------------------------------------------------
