@@ -36,6 +36,7 @@ from discomfy.comfy.models import (
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.comfy.outputs import parse_history_entry, select_deliverables
 from discomfy.comfy.tracker import ComfyTracker
+from discomfy.ids import short_id
 from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class ComfyService:
             self._jobs.pop(prompt_id, None)
             raise
         job._accepted(number)
-        log.info("Job %s submitted (queue number %s)", prompt_id[:8], number)
+        log.info("Job %s submitted (queue number %s)", short_id(prompt_id), number)
         self._schedule_queue_refresh()
         return job
 
@@ -189,7 +190,7 @@ class ComfyService:
             job = ComfyJob(prompt_id, graph or {}, output_nodes=output_nodes, download=download)
             job.status = PromptStatus.QUEUED
             self._jobs[prompt_id] = job
-            self._tasks.spawn(self._reconcile([job]), name=f"comfy-track-{prompt_id[:8]}")
+            self._tasks.spawn(self._reconcile([job]), name=f"comfy-track-{short_id(prompt_id)}")
         return job
 
     async def cancel(self, prompt_id: str) -> bool:
@@ -215,7 +216,7 @@ class ComfyService:
                 return False
             job._fail(JobCancelledError(prompt_id))
             self._jobs.pop(prompt_id, None)
-            log.info("Job %s cancelled", prompt_id[:8])
+            log.info("Job %s cancelled", short_id(prompt_id))
             return True
         finally:
             if job is not None:
@@ -233,7 +234,7 @@ class ComfyService:
         if target is None:
             return None
         await self.client.interrupt(target)
-        log.info("Interrupted %s", target[:8])
+        log.info("Interrupted %s", short_id(target))
         return target
 
     async def queue(self) -> QueueState:
@@ -306,7 +307,7 @@ class ComfyService:
     def on_prompt_done(self, job: ComfyJob) -> None:
         if not job.done and not job.finishing:
             job.finishing = True
-            self._tasks.spawn(self._complete(job, lost_if_absent=False), name=f"comfy-done-{job.prompt_id[:8]}")
+            self._tasks.spawn(self._complete(job, lost_if_absent=False), name=f"comfy-done-{short_id(job.prompt_id)}")
         elif job.done:
             self._jobs.pop(job.prompt_id, None)
 
@@ -319,12 +320,12 @@ class ComfyService:
             entry = await self._history_entry(job.prompt_id, retry=not lost_if_absent)
             if entry is None:
                 job._fail(JobLostError(job.prompt_id))
-                log.warning("Job %s lost: ComfyUI knows it no more", job.prompt_id[:8])
+                log.warning("Job %s lost: ComfyUI knows it no more", short_id(job.prompt_id))
                 return
             outcome = parse_history_entry(job.prompt_id, entry)
             if outcome.error is not None:
                 job._fail(outcome.error)
-                log.info("Job %s failed: %s", job.prompt_id[:8], outcome.error)
+                log.info("Job %s failed: %s", short_id(job.prompt_id), outcome.error)
                 return
             deliverables = select_deliverables(outcome.outputs, job.output_nodes)
             files = await self._download_all(job, deliverables) if job.download else ()
@@ -338,16 +339,18 @@ class ComfyService:
                     run_time=outcome.run_time,
                 )
             )
-            log.info("Job %s finished with %d file(s)", job.prompt_id[:8], len(deliverables))
+            log.info("Job %s finished with %d file(s)", short_id(job.prompt_id), len(deliverables))
         except ComfyError as exc:
             if _transient(exc) and not self._give_up([job], exc):
-                log.warning("Job %s: ComfyUI did not answer (%s); the watchdog will look again", job.prompt_id[:8], exc)
+                log.warning(
+                    "Job %s: ComfyUI did not answer (%s); the watchdog will look again", short_id(job.prompt_id), exc
+                )
                 job.last_activity = time.monotonic()
                 return
             job._fail(exc)
-            log.warning("Job %s could not be completed: %s", job.prompt_id[:8], exc)
+            log.warning("Job %s could not be completed: %s", short_id(job.prompt_id), exc)
         except Exception as exc:  # a bug or a surprise answer must end the job with a reason, not hang it
-            log.exception("Job %s: unexpected error while completing", job.prompt_id[:8])
+            log.exception("Job %s: unexpected error while completing", short_id(job.prompt_id))
             job._fail(ComfyError(f"DisComfy could not read the job's result from ComfyUI: {exc}"))
         finally:
             job.finishing = False
@@ -364,7 +367,9 @@ class ComfyService:
                 job._fail(error)
                 self._jobs.pop(job.prompt_id, None)
                 log.warning(
-                    "Job %s given up: ComfyUI unreachable for %.0f s", job.prompt_id[:8], now - job.unreachable_since
+                    "Job %s given up: ComfyUI unreachable for %.0f s",
+                    short_id(job.prompt_id),
+                    now - job.unreachable_since,
                 )
         return all(job.done for job in jobs)
 
@@ -400,7 +405,7 @@ class ComfyService:
             job.finishing = True
             self._tasks.spawn(
                 self._complete(job, lost_if_absent=True),
-                name=f"comfy-reconcile-{job.prompt_id[:8]}",
+                name=f"comfy-reconcile-{short_id(job.prompt_id)}",
             )
         return state
 

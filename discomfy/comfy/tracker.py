@@ -15,6 +15,7 @@ import aiohttp
 from discomfy.comfy.errors import JobInterruptedError
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.outputs import execution_error
+from discomfy.ids import short_id
 from discomfy.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class ComfyTracker:
             try:
                 handler(self, job, data)
             except (KeyError, TypeError, ValueError) as exc:
-                log.warning("Unexpected %s message for %s: %s", kind, job.prompt_id[:8], exc)
+                log.warning("Unexpected %s message for %s: %s", kind, short_id(job.prompt_id), exc)
 
     def dispatch_binary(self, frame: bytes) -> None:
         """A preview frame: type 4 names its prompt, type 1 belongs to the prompt that last spoke."""
