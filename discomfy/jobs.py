@@ -36,7 +36,6 @@ from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 log = logging.getLogger(__name__)
 
 
-
 class LimitError(DiscomfyError):
     """A user asked for more than the bot allows right now (pending jobs, cooldown, sizes)."""
 

@@ -40,8 +40,10 @@ MESSAGES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Wor
     ),
     (
         ComfyHTTPError,
-        lambda error: f"ComfyUI answered with an error (HTTP {error.status}), so nothing was started. "
-        "An admin can find the details in the bot's log.",
+        lambda error: (
+            f"ComfyUI answered with an error (HTTP {error.status}), so nothing was started. "
+            "An admin can find the details in the bot's log."
+        ),
     ),
     (app_commands.CommandOnCooldown, lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s."),
     (
