@@ -23,7 +23,6 @@ from discomfy.comfy.errors import (
     WorkflowRejectedError,
 )
 from discomfy.comfy.models import (
-    ComfySettings,
     DownloadedFile,
     OutputFile,
     QueueEntry,
@@ -32,6 +31,7 @@ from discomfy.comfy.models import (
     UploadedImage,
 )
 from discomfy.comfy.outputs import safe_filename
+from discomfy.comfy.settings import ComfySettings
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from discomfy.comfy.models import ComfySettings
+from discomfy.comfy.settings import ComfySettings
 from discomfy.config.errors import ConfigError
 from discomfy.config.schema import (
     ComfyEnv,

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from discomfy.comfy.models import ComfySettings
+from discomfy.comfy.settings import ComfySettings
 
 _DEFAULT_COMFY = ComfySettings()
 _M = TypeVar("_M", bound="BaseModel")
