@@ -41,17 +41,17 @@ class ComfySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    url: Annotated[str, BeforeValidator(_http_url)] = "http://127.0.0.1:8188"
+    url: Annotated[str, BeforeValidator(_http_url)] = "http://127.0.0.1:8188"  # with a path behind a proxy
     headers: tuple[tuple[str, str], ...] = Field(default=(), repr=False)  # e.g. a proxy's Authorization
-    request_timeout: _Seconds = 30.0
-    submit_retries: Annotated[int, Field(ge=0)] = 4
-    reconnect_min_delay: _Seconds = 0.5
+    request_timeout: _Seconds = 30.0  # for any single HTTP request
+    submit_retries: Annotated[int, Field(ge=0)] = 4  # further tries of a POST /prompt that could not connect
+    reconnect_min_delay: _Seconds = 0.5  # first wait before reconnecting the WebSocket, doubled up to the max
     reconnect_max_delay: _Seconds = 30.0  # at least reconnect_min_delay
     watchdog_interval: _Seconds = 15.0  # a job silent this long is looked up in /queue and /history
     give_up_after: _Seconds = 600.0  # a job whose fate ComfyUI cannot tell us for this long fails, saying why
     queue_refresh_delay: Annotated[float, Field(ge=0)] = 0.05  # coalesces a burst of `status` into one GET /queue
-    download_dir: Path = Path("data/outputs")
-    download_chunk_size: Annotated[int, Field(ge=1)] = 1024 * 1024
+    download_dir: Path = Path("data/outputs")  # where output files are saved
+    download_chunk_size: Annotated[int, Field(ge=1)] = 1024 * 1024  # bytes read per step of a download
 
     @field_validator("reconnect_max_delay")
     @classmethod
