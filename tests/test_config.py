@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import textwrap
-from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from discomfy.comfy.models import ComfySettings
+from discomfy.comfy import ComfySettings
 from discomfy.config import (
     DEFAULT_CONFIG_PATH,
     ENV_VARIABLES,
+    Config,
     ConfigProblem,
     InvalidConfigError,
     Secret,
@@ -75,6 +76,22 @@ def test_absent_default_config_yaml_means_defaults(tmp_path, monkeypatch):
     assert load_config(DEFAULT_CONFIG_PATH, env=ENV) == load_config(None, env=ENV)
 
 
+def test_a_config_made_in_code_is_the_one_loaded_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Config() == load_config(None, env={})
+    assert Config().comfy.download_dir == Config().storage.outputs == tmp_path.resolve() / "data/outputs"
+
+
+def test_comfy_settings_are_made_by_keyword_and_checked_like_the_file():
+    settings = ComfySettings(url="http://comfy:8188/", request_timeout=2, submit_retries=0)
+    assert (settings.url, settings.request_timeout, settings.submit_retries) == ("http://comfy:8188", 2.0, 0)
+    assert settings.download_chunk_size == ComfySettings().download_chunk_size
+    with pytest.raises(ValidationError, match="url"):
+        ComfySettings(url="localhost:8188")
+    with pytest.raises(ValidationError, match="reconnect_max_delay"):
+        ComfySettings(reconnect_min_delay=2.0, reconnect_max_delay=1.0)
+
+
 def test_absent_explicitly_named_config_file_is_an_error(tmp_path):
     missing = tmp_path / "elsewhere.yaml"
     error = _error(missing)
@@ -92,7 +109,7 @@ def test_empty_file_and_empty_sections_mean_defaults(write_config, monkeypatch):
 def test_example_config_states_exactly_the_defaults(monkeypatch):
     monkeypatch.chdir(REPO)
     example = load_config(REPO / "config.example.yaml", env=ENV)
-    assert replace(example, source=None) == load_config(None, env=ENV)
+    assert example.model_copy(update={"source": None}) == load_config(None, env=ENV)
 
 
 def test_example_config_lists_every_option():
@@ -100,7 +117,7 @@ def test_example_config_lists_every_option():
     config = load_config(None, env=ENV)
     expected = {"comfy": {"url", "request_timeout", "watchdog_interval", "reconnect_max_delay"}}
     for section in ("discord", "workflows", "limits", "uploads", "storage", "logging"):
-        names = {f.name for f in fields(getattr(config, section))} - {"token"}
+        names = set(type(getattr(config, section)).model_fields) - {"token"}
         expected[section] = names
     assert {name: set(keys) for name, keys in example.items()} == expected
 
@@ -191,13 +208,21 @@ def test_relative_paths_resolve_against_the_config_files_folder_not_the_cwd(tmp_
     assert config.uploads.ffmpeg == str(folder.resolve() / "bin/ffmpeg")
 
 
-def test_config_and_its_sections_are_frozen_dataclasses():
+def test_config_and_its_sections_are_frozen():
     config = load_config(None, env=ENV)
-    for section in (config, *(getattr(config, f.name) for f in fields(config) if f.name != "source")):
-        assert is_dataclass(section)
-        assert section.__dataclass_params__.frozen
-    with pytest.raises(AttributeError):
-        config.limits.max_count = 99  # type: ignore[misc]
+    settings = [
+        (config, "source"),
+        (config.comfy, "url"),
+        (config.discord, "guild_ids"),
+        (config.workflows, "default"),
+        (config.limits, "max_count"),
+        (config.uploads, "ffmpeg"),
+        (config.storage, "database"),
+        (config.logging, "level"),
+    ]
+    for section, name in settings:
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(section, name, getattr(section, name))
 
 
 # ---- errors: file, key path, expected value ---------------------------------------------------
@@ -238,6 +263,22 @@ def test_typo_in_a_key_is_an_unknown_key_with_a_suggestion(write_config):
     assert error.field == "limits.max_pending_per_usr"
     assert "unknown key (did you mean 'max_pending_per_user'?)" in str(error)
     assert "expected one of: max_pending_per_user, max_pending_total" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("source: elsewhere.yaml\n", "source"),
+        ("comfy:\n  download_dir: /tmp\n", "comfy.download_dir"),
+        ("comfy:\n  submit_retries: 9\n", "comfy.submit_retries"),
+        ("comfy:\n  headers: []\n", "comfy.headers"),
+    ],
+)
+def test_fields_filled_in_from_elsewhere_are_unknown_keys_in_the_file(write_config, text, key):
+    error = _error(write_config(text))
+    assert error.field == key
+    assert "unknown key" in str(error)
+    assert "submit_retries" not in str(error).partition("expected one of:")[2]
 
 
 def test_unknown_section_is_an_error(write_config):
@@ -354,6 +395,7 @@ def test_comfy_api_key_becomes_a_bearer_header():
     config = load_config(None, env={**ENV, "COMFY_API_KEY": "sk-abc123"})
     assert config.comfy.headers == (("Authorization", "Bearer sk-abc123"),)
     assert "sk-abc123" in config.secret_values()
+    assert "sk-abc123" not in repr(config)
 
 
 def test_comfy_username_and_password_become_basic_auth():

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -252,7 +252,7 @@ def _loadable_specs(directory: Path) -> list[WorkflowSpec]:
 
 async def check_comfy(settings: ComfySettings, specs: list[WorkflowSpec], section: Section) -> None:
     """Reach ComfyUI over HTTP and WebSocket and check every workflow against its nodes and model files."""
-    settings = replace(settings, request_timeout=min(settings.request_timeout, CHECK_TIMEOUT))
+    settings = settings.model_copy(update={"request_timeout": min(settings.request_timeout, CHECK_TIMEOUT)})
     async with aiohttp.ClientSession() as session:
         client = ComfyClient(session, settings)
         try:

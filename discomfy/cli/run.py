@@ -7,7 +7,6 @@ import asyncio
 import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -101,7 +100,7 @@ def _settings(args: argparse.Namespace) -> ComfySettings:
     load_dotenv()
     config = load_config(args.config or DEFAULT_CONFIG_PATH)
     url = (args.url or config.comfy.url).rstrip("/")
-    return replace(config.comfy, url=url, download_dir=args.out.resolve())
+    return config.comfy.model_copy(update={"url": url, "download_dir": args.out.resolve()})
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:

@@ -16,7 +16,6 @@ from discomfy.comfy.errors import (
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.models import (
     CachedNodes,
-    ComfySettings,
     DownloadedFile,
     Failed,
     Finished,
@@ -36,6 +35,7 @@ from discomfy.comfy.models import (
     UploadedImage,
 )
 from discomfy.comfy.service import ComfyService
+from discomfy.comfy.settings import ComfySettings
 
 __all__ = [
     "CachedNodes",

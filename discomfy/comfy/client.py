@@ -22,7 +22,6 @@ from discomfy.comfy.errors import (
     WorkflowRejectedError,
 )
 from discomfy.comfy.models import (
-    ComfySettings,
     DownloadedFile,
     OutputFile,
     QueueEntry,
@@ -31,6 +30,7 @@ from discomfy.comfy.models import (
     UploadedImage,
 )
 from discomfy.comfy.outputs import safe_filename
+from discomfy.comfy.settings import ComfySettings
 from discomfy.ids import short_id
 from discomfy.retry import Backoff, retry
 

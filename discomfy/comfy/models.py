@@ -11,23 +11,6 @@ if TYPE_CHECKING:
     from discomfy.comfy.errors import ComfyError
 
 
-@dataclass(frozen=True, slots=True)
-class ComfySettings:
-    """How to reach one ComfyUI server and how patient to be with it."""
-
-    url: str = "http://127.0.0.1:8188"
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # e.g. a proxy's Authorization
-    request_timeout: float = 30.0
-    submit_retries: int = 4
-    reconnect_min_delay: float = 0.5
-    reconnect_max_delay: float = 30.0
-    watchdog_interval: float = 15.0  # a job silent this long is looked up in /queue and /history
-    give_up_after: float = 600.0  # a job whose fate ComfyUI cannot tell us for this long fails, saying why
-    queue_refresh_delay: float = 0.05  # coalesces a burst of `status` messages into one GET /queue
-    download_dir: Path = Path("data/outputs")
-    download_chunk_size: int = 1024 * 1024
-
-
 class MediaKind(enum.StrEnum):
     IMAGE = "image"
     VIDEO = "video"

@@ -24,7 +24,6 @@ from discomfy.comfy.errors import (
 )
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.models import (
-    ComfySettings,
     DownloadedFile,
     JobResult,
     OutputFile,
@@ -35,6 +34,7 @@ from discomfy.comfy.models import (
 )
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.comfy.outputs import parse_history_entry, select_deliverables
+from discomfy.comfy.settings import ComfySettings
 from discomfy.comfy.tracker import ComfyTracker
 from discomfy.ids import short_id
 from discomfy.tasks import BackgroundTasks

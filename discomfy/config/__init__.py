@@ -1,23 +1,19 @@
-"""Settings: config.yaml plus secrets from the environment, validated at startup into frozen settings."""
+"""Settings: config.yaml plus secrets from the environment, validated at startup into a frozen Config."""
 
 from __future__ import annotations
 
-from discomfy.config.errors import ConfigError
-from discomfy.config.loader import (
-    DEFAULT_CONFIG_PATH,
-    ENV_VARIABLES,
+from discomfy.config.environment import ENV_VARIABLES, Secret
+from discomfy.config.errors import ConfigError, ConfigProblem, InvalidConfigError
+from discomfy.config.loader import DEFAULT_CONFIG_PATH, load_config
+from discomfy.config.settings import (
     Config,
     DiscordSettings,
-    InvalidConfigError,
     LimitSettings,
     LoggingSettings,
-    Secret,
     StorageSettings,
     UploadSettings,
     WorkflowSettings,
-    load_config,
 )
-from discomfy.config.schema import ConfigProblem
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

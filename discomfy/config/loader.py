@@ -1,171 +1,27 @@
-"""Turn config.yaml plus secrets from the environment into frozen settings, or say all that is wrong."""
+"""Turn config.yaml plus secrets from the environment into a frozen Config, or say all that is wrong."""
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from discomfy.comfy.models import ComfySettings
-from discomfy.config.errors import ConfigError
-from discomfy.config.schema import (
-    ComfyEnv,
-    ConfigProblem,
-    DiscordEnv,
-    File,
-    RequiredDiscordEnv,
-    key_path,
-    validate,
-)
+from discomfy.config.environment import environment_problems, read_environment
+from discomfy.config.errors import ConfigError, ConfigProblem, InvalidConfigError
+from discomfy.config.problems import key_path, split_unsettable, validate
+from discomfy.config.settings import Config, Sources
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
-ENV_VARIABLES = ("DISCORD_TOKEN", "COMFY_API_KEY", "COMFY_USERNAME", "COMFY_PASSWORD")
 
 _NO_FILE = "<no config file>"
-
-
-class Secret:
-    """A credential whose repr and str never show it, so printing a Config cannot leak it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    def __str__(self) -> str:
-        return "**********"
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-# ---- the result: frozen dataclasses -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DiscordSettings:
-    """Who the bot is and whom it treats as an admin; ids are ints whatever the YAML wrote."""
-
-    token: Secret | None  # None unless DISCORD_TOKEN is set; load_config(require_token=True) insists
-    guild_ids: tuple[int, ...]  # commands sync instantly to these guilds; empty means global sync
-    admin_role_ids: tuple[int, ...]
-    admin_user_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowSettings:
-    """Where workflow files live and which ones the commands fall back to."""
-
-    directory: Path
-    default: str | None  # None: the first workflow loaded
-    upscale: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LimitSettings:
-    """What one user, and everyone together, may ask of a single GPU."""
-
-    max_pending_per_user: int
-    max_pending_total: int
-    cooldown_seconds: float
-    max_count: int
-    max_batch: int
-    default_batch: int
-    variations: int
-    max_prompt_length: int
-    max_input_image_mb: float
-
-    @property
-    def max_input_image_bytes(self) -> int:
-        return int(self.max_input_image_mb * 1024 * 1024)
-
-
-@dataclass(frozen=True, slots=True)
-class UploadSettings:
-    """How results reach Discord: video re-encoding and the pace of progress edits."""
-
-    transcode_video: bool
-    ffmpeg: str  # a name looked up on PATH, or an absolute path
-    edit_interval: float
-
-
-@dataclass(frozen=True, slots=True)
-class StorageSettings:
-    """Where state survives a restart; both paths are absolute."""
-
-    database: Path
-    outputs: Path
-
-
-@dataclass(frozen=True, slots=True)
-class LoggingSettings:
-    """Console verbosity for setup_logging: DEBUG, INFO, WARNING or ERROR."""
-
-    level: str
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """Everything the bot is told, already validated; paths are absolute."""
-
-    comfy: ComfySettings
-    discord: DiscordSettings
-    workflows: WorkflowSettings
-    limits: LimitSettings
-    uploads: UploadSettings
-    storage: StorageSettings
-    logging: LoggingSettings
-    source: Path | None  # the file read, or None when running on defaults
-
-    def secret_values(self) -> tuple[str, ...]:
-        """Every credential as it could appear in text, for `setup_logging(secrets=...)`."""
-        values = [self.discord.token.reveal() if self.discord.token else ""]
-        for _name, value in self.comfy.headers:
-            scheme, _, credential = value.partition(" ")
-            values += [value, credential]
-            if scheme == "Basic":
-                values.append(base64.b64decode(credential).decode().partition(":")[2])
-        return tuple(v for v in values if v)
-
-
-class InvalidConfigError(ConfigError):
-    """Every problem found in one pass, so an admin fixes the file once rather than once per key."""
-
-    def __init__(self, file: str, problems: Sequence[ConfigProblem]) -> None:
-        self.problems = tuple(problems)
-        if len(self.problems) == 1:
-            super().__init__(file, self.problems[0].key, self.problems[0].message)
-        else:
-            lines = "\n".join(f"  {problem}" for problem in self.problems)
-            super().__init__(file, "", f"{len(self.problems)} problems:\n{lines}")
-
-
-# ---- loading ----------------------------------------------------------------------------------
 
 
 def load_config(path: Path | None, *, env: Mapping[str, str] | None = None, require_token: bool = False) -> Config:
@@ -178,22 +34,22 @@ def load_config(path: Path | None, *, env: Mapping[str, str] | None = None, requ
         ConfigError: the file is missing or not YAML (naming the line);
             InvalidConfigError (a ConfigError) listing every invalid key and variable.
     """
-    env = os.environ if env is None else env
+    env = read_environment(os.environ if env is None else env)
     path = None if path is None else Path(path)
     if path is None or (path == DEFAULT_CONFIG_PATH and not path.exists()):
-        label, source, base_dir, data = _NO_FILE, None, Path.cwd(), {}
+        label, sources, data = _NO_FILE, Sources(env=env), {}
         log.debug("No config file; running on defaults")
     else:
-        label, source, base_dir = str(path), path, path.resolve().parent
+        label, sources = str(path), Sources(folder=path.resolve().parent, file=path, env=env)
         data = _read_yaml(path, label)
     data, problems = _split_secrets(data)
-    file_model = validate(File, data, problems)
-    values = _env_values(env)
-    discord_env = validate(RequiredDiscordEnv if require_token else DiscordEnv, values, problems)
-    comfy_env = validate(ComfyEnv, values, problems)
-    if problems or file_model is None or discord_env is None or comfy_env is None:
+    data, unsettable = split_unsettable(Config, data)
+    problems += unsettable
+    config = validate(Config, data, problems, sources)
+    problems += environment_problems(env, require_token=require_token)
+    if problems or config is None:
         raise InvalidConfigError(label, problems)
-    return _build(file_model, discord_env, comfy_env, base_dir, source)
+    return config
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -289,60 +145,3 @@ def _split_secrets(data: Any, loc: tuple[Any, ...] = ()) -> tuple[Any, list[Conf
             kept[key], found = _split_secrets(value, (*loc, key))
             problems.extend(found)
     return kept, problems
-
-
-def _env_values(env: Mapping[str, str]) -> dict[str, str]:
-    """Blank values count as unset: .env.example ships every variable with an empty value."""
-    return {name: value.strip() for name in ENV_VARIABLES if (value := env.get(name, "")).strip()}
-
-
-def _build(file: File, discord_env: DiscordEnv, comfy_env: ComfyEnv, base_dir: Path, source: Path | None) -> Config:
-    storage = StorageSettings(
-        database=_resolve(base_dir, file.storage.database),
-        outputs=_resolve(base_dir, file.storage.outputs),
-    )
-    comfy = ComfySettings(
-        url=str(file.comfy.url).rstrip("/"),
-        headers=comfy_env.auth_headers(),
-        request_timeout=file.comfy.request_timeout,
-        watchdog_interval=file.comfy.watchdog_interval,
-        reconnect_max_delay=file.comfy.reconnect_max_delay,
-        download_dir=storage.outputs,
-    )
-    discord = DiscordSettings(
-        token=Secret(discord_env.discord_token.get_secret_value()) if discord_env.discord_token else None,
-        guild_ids=tuple(dict.fromkeys(file.discord.guild_ids)),
-        admin_role_ids=tuple(dict.fromkeys(file.discord.admin_role_ids)),
-        admin_user_ids=tuple(dict.fromkeys(file.discord.admin_user_ids)),
-    )
-    workflows = WorkflowSettings(
-        directory=_resolve(base_dir, file.workflows.directory),
-        default=file.workflows.default,
-        upscale=file.workflows.upscale,
-    )
-    uploads = UploadSettings(
-        transcode_video=file.uploads.transcode_video,
-        ffmpeg=_resolve_program(base_dir, file.uploads.ffmpeg),
-        edit_interval=file.uploads.edit_interval,
-    )
-    return Config(
-        comfy=comfy,
-        discord=discord,
-        workflows=workflows,
-        limits=LimitSettings(**file.limits.model_dump()),
-        uploads=uploads,
-        storage=storage,
-        logging=LoggingSettings(level=file.logging.level),
-        source=source,
-    )
-
-
-def _resolve(base_dir: Path, value: str) -> Path:
-    return (base_dir / Path(value).expanduser()).resolve()
-
-
-def _resolve_program(base_dir: Path, value: str) -> str:
-    """A bare name is looked up on PATH later; anything with a slash is a path like the others."""
-    if "/" in value or os.sep in value:
-        return str(_resolve(base_dir, value))
-    return value

@@ -1,0 +1,65 @@
+"""How to reach one ComfyUI server and how patient to be with it: one frozen model, checked when made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError, PydanticKnownError
+
+if TYPE_CHECKING:
+    from pydantic_core.core_schema import ErrorType
+
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _http_url(value: Any) -> str:
+    """An http(s) URL without its trailing slash, since the client appends paths; credentials are refused."""
+    try:
+        url = _HTTP_URL.validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise PydanticKnownError(cast("ErrorType", error["type"]), error.get("ctx")) from None  # pydantic's own type
+    if url.username or url.password:
+        raise PydanticCustomError("url_credentials", "credentials do not belong in the URL (it gets logged)")
+    return str(url).rstrip("/")
+
+
+_Seconds = Annotated[float, Field(gt=0)]
+
+
+class ComfySettings(BaseModel):
+    """How to reach one ComfyUI server and how patient to be with it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    url: Annotated[str, BeforeValidator(_http_url)] = "http://127.0.0.1:8188"  # with a path behind a proxy
+    headers: tuple[tuple[str, str], ...] = Field(default=(), repr=False)  # e.g. a proxy's Authorization
+    request_timeout: _Seconds = 30.0  # for any single HTTP request
+    submit_retries: Annotated[int, Field(ge=0)] = 4  # further tries of a POST /prompt that could not connect
+    reconnect_min_delay: _Seconds = 0.5  # first wait before reconnecting the WebSocket, doubled up to the max
+    reconnect_max_delay: _Seconds = 30.0  # at least reconnect_min_delay
+    watchdog_interval: _Seconds = 15.0  # a job silent this long is looked up in /queue and /history
+    give_up_after: _Seconds = 600.0  # a job whose fate ComfyUI cannot tell us for this long fails, saying why
+    queue_refresh_delay: Annotated[float, Field(ge=0)] = 0.05  # coalesces a burst of `status` into one GET /queue
+    download_dir: Path = Path("data/outputs")  # where output files are saved
+    download_chunk_size: Annotated[int, Field(ge=1)] = 1024 * 1024  # bytes read per step of a download
+
+    @field_validator("reconnect_max_delay")
+    @classmethod
+    def _max_delay_not_below_min(cls, value: float, info: ValidationInfo) -> float:
+        least = info.data.get("reconnect_min_delay", value)
+        if value < least:
+            raise PydanticKnownError("greater_than_equal", {"ge": least})
+        return value
