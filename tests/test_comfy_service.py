@@ -304,13 +304,13 @@ async def test_a_queue_snapshot_older_than_a_submission_never_fails_that_job(ser
     assert all(result.files for result in results)
 
 
-async def test_a_slow_history_answer_delays_a_finished_job_but_never_fails_it(fake_comfy, tmp_path):
+async def test_a_slow_output_answer_delays_a_finished_job_but_never_fails_it(fake_comfy, tmp_path):
     settings = settings_for(fake_comfy, tmp_path, request_timeout=0.3)
     async with ComfyService(settings) as comfy:
         assert await comfy.wait_connected(5)
         fake_comfy.hold()
         job = await comfy.submit(sampler_graph(steps=2))
-        fake_comfy.delay_answers[f"/history/{job.prompt_id}"] = 1.0  # longer than the request timeout
+        fake_comfy.delay_answers["/view"] = 1.0  # longer than the request timeout
         fake_comfy.release()
         await asyncio.sleep(1.5)
         assert not job.done

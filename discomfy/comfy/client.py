@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 
@@ -172,14 +172,15 @@ class ComfyClient:
         return await self._json("GET", "/object_info") or {}
 
     async def download(self, output: OutputFile, directory: Path) -> DownloadedFile:
-        """Stream one output file to `directory` in chunks: memory stays flat whatever its size.
+        """Stream one output file to `directory`: memory stays flat whatever its size, and disk writes overlap
+        the network reads. A small file costs one hop to a worker thread; a cancelled download leaves nothing.
 
         Raises:
             OutputDownloadError: the server would not give the file, or the transfer broke.
         """
         params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=self._settings.request_timeout)
-        partial: Path | None = None
+        sink = _FileSink(directory, safe_filename(output.filename))
         try:
             async with self._session.get(
                 self.base_url + "/view", params=params, timeout=timeout, headers=self._headers
@@ -187,37 +188,69 @@ class ComfyClient:
                 if resp.status != 200:
                     raise OutputDownloadError(output.filename, f"ComfyUI answered {resp.status}")
                 content_type = resp.content_type or "application/octet-stream"
-                target = await asyncio.to_thread(_free_path, directory, safe_filename(output.filename))
-                partial = target.with_name(target.name + ".part")
-                size = await self._stream_to(resp.content, partial)
+                path, size = await self._stream_to(resp.content, sink)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            if partial is not None:
-                await asyncio.to_thread(partial.unlink, missing_ok=True)
+            await asyncio.to_thread(sink.discard)
             raise OutputDownloadError(output.filename, _describe(exc), transient=True) from exc
-        try:
-            await asyncio.to_thread(partial.replace, target)
-        except OSError as exc:
-            raise OutputDownloadError(output.filename, f"cannot be saved: {exc}", transient=True) from exc
-        return DownloadedFile(output=output, path=target, size=size, content_type=content_type)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(sink.discard))
+            raise
+        return DownloadedFile(output=output, path=path, size=size, content_type=content_type)
 
-    async def _stream_to(self, content: aiohttp.StreamReader, path: Path) -> int:
-        """Copy a response body to `path` through one reused buffer; disk writes run off the event loop."""
+    async def _stream_to(self, content: aiohttp.StreamReader, sink: _FileSink) -> tuple[Path, int]:
+        """Batches of about `download_chunk_size` bytes go to a worker thread while the next batch is read."""
         limit = self._settings.download_chunk_size
-        sink = await asyncio.to_thread(path.open, "wb")
-        buffer = bytearray()
-        size = 0
+        batch: list[bytes] = []
+        batched = size = 0
+        writing: asyncio.Future[None] | None = None
         try:
             async for chunk in content.iter_chunked(limit):
-                buffer += chunk
+                batch.append(chunk)
+                batched += len(chunk)
                 size += len(chunk)
-                if len(buffer) >= limit:
-                    await asyncio.to_thread(sink.write, buffer)
-                    buffer.clear()
-            if buffer:
-                await asyncio.to_thread(sink.write, buffer)
+                if batched >= limit:
+                    if writing is not None:
+                        await writing  # at most one batch in the air and one filling: memory stays constant
+                    writing = asyncio.ensure_future(asyncio.to_thread(sink.write, batch))
+                    batch, batched = [], 0
         finally:
-            await asyncio.to_thread(sink.close)
-        return size
+            if writing is not None:  # never let the file be discarded under a write still running
+                await asyncio.gather(writing, return_exceptions=True)
+        if writing is not None:
+            writing.result()  # a failed write raises here
+        return await asyncio.to_thread(sink.finish, batch), size
+
+
+class _FileSink:
+    """The file a download goes to, written from worker threads: a `.part` file renamed into place at the end."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory = directory
+        self.name = name
+        self._open: tuple[BinaryIO, Path, Path] | None = None  # the file, its .part path, its final path
+
+    def _opened(self) -> tuple[BinaryIO, Path, Path]:
+        if self._open is None:
+            target = _free_path(self.directory, self.name)
+            partial = target.with_name(target.name + ".part")
+            self._open = (partial.open("wb"), partial, target)
+        return self._open
+
+    def write(self, chunks: list[bytes]) -> None:
+        self._opened()[0].writelines(chunks)
+
+    def finish(self, chunks: list[bytes]) -> Path:
+        file, partial, target = self._opened()
+        file.writelines(chunks)
+        file.close()
+        partial.replace(target)
+        return target
+
+    def discard(self) -> None:
+        if self._open is not None:
+            file, partial, _target = self._open
+            file.close()
+            partial.unlink(missing_ok=True)
 
 
 def _free_path(directory: Path, name: str) -> Path:
@@ -226,7 +259,7 @@ def _free_path(directory: Path, name: str) -> Path:
     candidate = directory / name
     stem, suffix = candidate.stem, candidate.suffix
     counter = 2
-    while candidate.exists():
+    while candidate.exists() or candidate.with_name(candidate.name + ".part").exists():
         candidate = directory / f"{stem} ({counter}){suffix}"
         counter += 1
     return candidate

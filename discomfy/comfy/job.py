@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from discomfy.comfy.errors import ComfyError
 from discomfy.comfy.models import (
@@ -16,12 +16,16 @@ from discomfy.comfy.models import (
     JobEvent,
     JobResult,
     NodeStarted,
+    OutputFile,
     Preview,
     Progress,
     PromptStatus,
     Queued,
     Started,
 )
+
+if TYPE_CHECKING:
+    from discomfy.comfy.fetch import OutputFetcher
 
 _PREVIEW_SLOT = object()  # stands in a watcher's queue for "the newest preview"
 
@@ -85,6 +89,9 @@ class ComfyJob:
         self.finishing = False  # a history read (and downloads) for the final result is under way
         self.cancelling = False  # a cancel is deleting it from the queue: absence there is not a loss
         self.unreachable_since: float | None = None  # ComfyUI could not tell this job's fate since then
+        self.announced: list[OutputFile] = []  # files its output nodes' `executed` messages named so far
+        self.fetcher: OutputFetcher | None = None  # downloads begun before the outcome is known
+        self.start_timestamp: float | None = None  # ComfyUI's clock (ms) at execution_start, for the run time
         self._watchers: list[_Watcher] = []
         self._future: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
         self._future.add_done_callback(_mark_retrieved)
@@ -96,6 +103,11 @@ class ComfyJob:
         return self._future.done()
 
     @property
+    def succeeded(self) -> bool:
+        """Finished with a result (not failed, not still running)."""
+        return self._future.done() and not self._future.cancelled() and self._future.exception() is None
+
+    @property
     def in_flight(self) -> bool:
         return not self._future.done() and self.status is not PromptStatus.SUBMITTING
 
@@ -103,6 +115,10 @@ class ComfyJob:
     def node_class(self) -> str | None:
         node = self.graph.get(self.node_id) if self.node_id else None
         return node.get("class_type") if isinstance(node, Mapping) else None
+
+    def on_done(self, callback: Callable[[ComfyJob], None]) -> None:
+        """Call `callback(job)` once the job has finished or failed (at once if it already has)."""
+        self._future.add_done_callback(lambda _future: callback(self))
 
     async def result(self) -> JobResult:
         """The final result. Raises the ComfyError that ended the job instead, if one did."""

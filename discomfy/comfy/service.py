@@ -22,18 +22,17 @@ from discomfy.comfy.errors import (
     OutputDownloadError,
     WorkflowRejectedError,
 )
+from discomfy.comfy.fetch import OutputFetcher
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.models import (
-    DownloadedFile,
     JobResult,
-    OutputFile,
     PromptStatus,
     QueueState,
     SystemStats,
     UploadedImage,
 )
 from discomfy.comfy.object_info import ObjectInfo
-from discomfy.comfy.outputs import parse_history_entry, select_deliverables
+from discomfy.comfy.outputs import HistoryOutcome, parse_history_entry, parse_outputs, select_deliverables
 from discomfy.comfy.settings import ComfySettings
 from discomfy.comfy.tracker import ComfyTracker
 from discomfy.ids import short_id
@@ -277,8 +276,8 @@ class ComfyService:
 
     async def _refresh_positions(self) -> None:
         while True:
-            self._queue_dirty = False
             await asyncio.sleep(self.settings.queue_refresh_delay)
+            self._queue_dirty = False  # the read below covers every change announced so far, the debounce's too
             try:
                 state = await self.refresh_queue()
             except ComfyError as exc:
@@ -304,6 +303,25 @@ class ComfyService:
     def on_queue_changed(self, queue_remaining: int | None) -> None:
         self._schedule_queue_refresh()
 
+    def on_outputs(self, job: ComfyJob, node_id: str, output: Mapping[str, Any]) -> None:
+        """An output node named its files: fetch the ones the result will carry now, before the prompt ends."""
+        files = parse_outputs({node_id: output})
+        job.announced.extend(files)
+        if job.download and not job.done:
+            wanted = select_deliverables(files, job.output_nodes)
+            self._fetcher(job).start(f for f in wanted if not f.is_temp)  # previews only if nothing is saved
+
+    def on_prompt_success(self, job: ComfyJob, timestamp: float | None) -> None:
+        """The prompt succeeded and its output nodes named their files: the result needs no /history read."""
+        if job.done or job.finishing or not job.announced:
+            return  # nothing named (or already being completed): `executing null` then reads /history
+        run_time = None
+        if timestamp is not None and job.start_timestamp is not None:
+            run_time = max(0.0, (timestamp - job.start_timestamp) / 1000)
+        outcome = HistoryOutcome(tuple(job.announced), None, run_time, job.cached_nodes)
+        job.finishing = True
+        self._tasks.spawn(self._complete(job, outcome=outcome), name=f"comfy-done-{short_id(job.prompt_id)}")
+
     def on_prompt_done(self, job: ComfyJob) -> None:
         if not job.done and not job.finishing:
             job.finishing = True
@@ -313,22 +331,25 @@ class ComfyService:
 
     # ---- completion and reconciliation ----------------------------------------------------------
 
-    async def _complete(self, job: ComfyJob, *, lost_if_absent: bool) -> None:
-        """Read the authoritative history entry, fetch the outputs, and end the job either way."""
+    async def _complete(
+        self, job: ComfyJob, *, lost_if_absent: bool = False, outcome: HistoryOutcome | None = None
+    ) -> None:
+        """Fetch the outputs of the outcome (read from /history when not given) and end the job either way."""
         job.finishing = True
         try:
-            entry = await self._history_entry(job.prompt_id, retry=not lost_if_absent)
-            if entry is None:
-                job._fail(JobLostError(job.prompt_id))
-                log.warning("Job %s lost: ComfyUI knows it no more", short_id(job.prompt_id))
-                return
-            outcome = parse_history_entry(job.prompt_id, entry)
+            if outcome is None:
+                entry = await self._history_entry(job.prompt_id, retry=not lost_if_absent)
+                if entry is None:
+                    job._fail(JobLostError(job.prompt_id))
+                    log.warning("Job %s lost: ComfyUI knows it no more", short_id(job.prompt_id))
+                    return
+                outcome = parse_history_entry(job.prompt_id, entry)
             if outcome.error is not None:
                 job._fail(outcome.error)
                 log.info("Job %s failed: %s", short_id(job.prompt_id), outcome.error)
                 return
             deliverables = select_deliverables(outcome.outputs, job.output_nodes)
-            files = await self._download_all(job, deliverables) if job.download else ()
+            files = await self._fetcher(job).fetch(deliverables) if job.download else ()
             job._finish(
                 JobResult(
                     prompt_id=job.prompt_id,
@@ -382,9 +403,16 @@ class ComfyService:
             entry = await self.client.history(prompt_id)
         return entry
 
-    async def _download_all(self, job: ComfyJob, outputs: tuple[OutputFile, ...]) -> tuple[DownloadedFile, ...]:
-        directory = Path(self.settings.download_dir) / job.prompt_id
-        return tuple([await self.client.download(output, directory) for output in outputs])
+    def _fetcher(self, job: ComfyJob) -> OutputFetcher:
+        """The job's downloads, made on first use; a job that ends without a result has them deleted."""
+        if job.fetcher is None:
+            fetcher = OutputFetcher(self.client, Path(self.settings.download_dir) / job.prompt_id, job.prompt_id)
+            job.fetcher = fetcher
+            job.on_done(lambda done: None if done.succeeded else self._discard_fetched(fetcher))
+        return job.fetcher
+
+    def _discard_fetched(self, fetcher: OutputFetcher) -> None:
+        self._tasks.spawn(fetcher.discard_all(), name="comfy-discard-fetched")
 
     async def _reconcile(self, jobs: list[ComfyJob], state: QueueState | None = None) -> QueueState | None:
         """Look silent or doubtful jobs up: queued/running → keep waiting; finished → deliver; gone → lost."""

@@ -36,6 +36,10 @@ class TrackerListener(Protocol):
 
     def on_prompt_done(self, job: ComfyJob) -> None: ...
 
+    def on_outputs(self, job: ComfyJob, node_id: str, output: Mapping[str, Any]) -> None: ...
+
+    def on_prompt_success(self, job: ComfyJob, timestamp: float | None) -> None: ...
+
 
 class ComfyTracker:
     """Keeps the WebSocket open (reconnecting with capped, jittered backoff) and dispatches messages."""
@@ -167,6 +171,7 @@ class ComfyTracker:
     # ---- per-type handlers ---------------------------------------------------------------
 
     def _on_start(self, job: ComfyJob, data: dict[str, Any]) -> None:
+        job.start_timestamp = _timestamp(data)
         job._started()
 
     def _on_cached(self, job: ComfyJob, data: dict[str, Any]) -> None:
@@ -189,8 +194,23 @@ class ComfyTracker:
     def _on_interrupted(self, job: ComfyJob, data: dict[str, Any]) -> None:
         job._fail(JobInterruptedError(job.prompt_id, data.get("node_id"), data.get("node_type")))
 
+    def _on_executed(self, job: ComfyJob, data: dict[str, Any]) -> None:
+        job.last_activity = time.monotonic()
+        output = data.get("output")
+        if isinstance(output, Mapping):
+            self._listener.on_outputs(job, str(data["node"]), output)
+
+    def _on_success(self, job: ComfyJob, data: dict[str, Any]) -> None:
+        job.last_activity = time.monotonic()
+        self._listener.on_prompt_success(job, _timestamp(data))
+
     def _on_other(self, job: ComfyJob, data: dict[str, Any]) -> None:
         job.last_activity = time.monotonic()
+
+
+def _timestamp(data: Mapping[str, Any]) -> float | None:
+    value = data.get("timestamp")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 _HANDLERS = {
@@ -199,8 +219,8 @@ _HANDLERS = {
     "executing": ComfyTracker._on_executing,
     "progress": ComfyTracker._on_progress,
     "progress_state": ComfyTracker._on_other,
-    "executed": ComfyTracker._on_other,
-    "execution_success": ComfyTracker._on_other,
+    "executed": ComfyTracker._on_executed,
+    "execution_success": ComfyTracker._on_success,
     "execution_error": ComfyTracker._on_error,
     "execution_interrupted": ComfyTracker._on_interrupted,
 }

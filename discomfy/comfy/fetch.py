@@ -1,0 +1,70 @@
+"""A job's output files, fetched as soon as ComfyUI names them and shared with the final result.
+
+An output node's `executed` message names its files before the prompt ends, so downloads start then; the
+outcome still comes from `execution_success` / `/history`, which pick the files the result delivers. A file
+fetched early and not delivered (or fetched for a job that then failed) is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from discomfy.comfy.client import ComfyClient
+from discomfy.comfy.models import DownloadedFile, OutputFile
+from discomfy.ids import short_id
+
+log = logging.getLogger(__name__)
+
+MAX_PARALLEL_DOWNLOADS = 4  # per job: a batch's files come together without flooding ComfyUI
+
+
+class OutputFetcher:
+    """The downloads of one job: each file fetched once, at most a few at a time, reused by every attempt."""
+
+    def __init__(self, client: ComfyClient, directory: Path, prompt_id: str) -> None:
+        self._client = client
+        self._directory = directory
+        self._prompt_id = prompt_id
+        self._slots = asyncio.Semaphore(MAX_PARALLEL_DOWNLOADS)
+        self._downloads: dict[OutputFile, asyncio.Task[DownloadedFile]] = {}
+
+    def start(self, outputs: Iterable[OutputFile]) -> None:
+        """Begin fetching these files (again, if an earlier attempt failed); returns at once."""
+        for output in outputs:
+            task = self._downloads.get(output)
+            if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+                name = f"comfy-fetch-{short_id(self._prompt_id)}-{output.filename}"
+                self._downloads[output] = asyncio.create_task(self._download(output), name=name)
+
+    async def fetch(self, outputs: tuple[OutputFile, ...]) -> tuple[DownloadedFile, ...]:
+        """Every file of the result, in order; those fetched early are not fetched again.
+
+        Raises:
+            OutputDownloadError: a file could not be fetched (the ones that were are kept for the next attempt).
+        """
+        self.start(outputs)
+        files = [await self._downloads[output] for output in outputs]
+        await self._discard(set(self._downloads) - set(outputs))
+        return tuple(files)
+
+    async def discard_all(self) -> None:
+        """The job ended without a result: stop fetching and delete what was fetched for it."""
+        await self._discard(set(self._downloads))
+
+    async def _download(self, output: OutputFile) -> DownloadedFile:
+        async with self._slots:
+            return await self._client.download(output, self._directory)
+
+    async def _discard(self, outputs: set[OutputFile]) -> None:
+        tasks = [self._downloads.pop(output) for output in outputs]
+        for task in tasks:
+            task.cancel()
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, DownloadedFile):
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(result.path.unlink, missing_ok=True)
+                log.debug("Deleted %s, fetched for %s but not delivered", result.path, short_id(self._prompt_id))
