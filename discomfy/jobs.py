@@ -27,17 +27,13 @@ from discomfy.comfy import (
     WorkflowRejectedError,
 )
 from discomfy.config import LimitSettings
-from discomfy.errors import DiscomfyError
 from discomfy.ids import short_id
+from discomfy.quota import Quota, Reservation
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 
 log = logging.getLogger(__name__)
-
-
-class LimitError(DiscomfyError):
-    """A user asked for more than the bot allows right now (pending jobs, cooldown, sizes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,56 +174,49 @@ class JobManager:
         self.store = store
         self.limits = limits
         self._live: dict[str, Job] = {}
-        self._last_submit: dict[int, float] = {}
+        self.quota = Quota(limits, lambda: (j.record for j in self._live.values() if j.record.status.is_pending))
         self._tasks = BackgroundTasks()
 
     # ---- creating jobs ---------------------------------------------------------------------------
 
-    def check_limits(self, owner_id: int, count: int = 1, *, exempt: bool = False) -> None:
-        """Raise LimitError when `owner_id` may not start `count` more jobs now."""
-        pending = [j for j in self._live.values() if j.record.status.is_pending]
-        if len(pending) + count > self.limits.max_pending_total:
-            raise LimitError(
-                f"The queue is full ({len(pending)} jobs waiting, at most {self.limits.max_pending_total}). "
-                "Try again in a few minutes."
-            )
-        if exempt:
-            return
-        mine = {j.record.batch_id or j.job_id for j in pending if j.record.owner_id == owner_id}
-        if len(mine) >= self.limits.max_pending_per_user:
-            raise LimitError(
-                f"You already have {len(mine)} request(s) waiting (at most {self.limits.max_pending_per_user}). "
-                "Wait for one to finish, or cancel one."
-            )
-        last = self._last_submit.get(owner_id)
-        wait = self.limits.cooldown_seconds - (time.monotonic() - last) if last is not None else 0
-        if wait > 0:
-            raise LimitError(f"Slow down a little: you can start a new job in {wait:.0f} s.")
+    def reserve(self, owner_id: int, count: int = 1, *, exempt: bool = False) -> Reservation:
+        """Check the limits and hold `count` slots for `owner_id` at once (admins: only the global limit).
 
-    async def submit(self, request: JobRequest, *, exempt: bool = False) -> Job:
-        """Check limits, build the workflow with a fresh seed, persist it, and queue it on ComfyUI.
+        Raises:
+            LimitError: nothing was reserved.
+        """
+        return self.quota.reserve(owner_id, count, exempt=exempt)
+
+    async def submit(self, request: JobRequest, *, exempt: bool = False, reservation: Reservation | None = None) -> Job:
+        """Build the workflow with a fresh seed, persist it, and queue it on ComfyUI, within the limits.
 
         Raises:
             LimitError, WorkflowError: nothing was submitted.
             ComfyError: ComfyUI refused or was unreachable; the job is stored as failed.
         """
-        self.check_limits(request.owner_id, exempt=exempt)
-        (job,) = await self._submit_many(request, [request.seed], batch_id=None)
+        with reservation or self.reserve(request.owner_id, exempt=exempt) as held:
+            (job,) = await self._submit_many(request, [request.seed], batch_id=None, reservation=held)
         return job
 
     async def submit_batch(
-        self, request: JobRequest, seeds: Iterable[int | None], *, exempt: bool = False
+        self,
+        request: JobRequest,
+        seeds: Iterable[int | None],
+        *,
+        exempt: bool = False,
+        reservation: Reservation | None = None,
     ) -> list[Job]:
         """Several jobs of one request (a seed sweep), sharing a batch id; counted as one request."""
         seeds = list(seeds)
-        self.check_limits(request.owner_id, len(seeds), exempt=exempt)
-        return await self._submit_many(request, seeds, batch_id=uuid.uuid4().hex)
+        with reservation or self.reserve(request.owner_id, len(seeds), exempt=exempt) as held:
+            return await self._submit_many(request, seeds, batch_id=uuid.uuid4().hex, reservation=held)
 
-    async def _submit_many(self, request: JobRequest, seeds: list[int | None], *, batch_id: str | None) -> list[Job]:
+    async def _submit_many(
+        self, request: JobRequest, seeds: list[int | None], *, batch_id: str | None, reservation: Reservation
+    ) -> list[Job]:
         spec = self.workflows.get(request.workflow)
         values = dict(request.values)
         builds = [build_workflow(spec, values, seed=seed) for seed in seeds]  # validate all first
-        self._last_submit[request.owner_id] = time.monotonic()
         if request.images:
             for name, image in request.images.items():
                 values[name] = (await self.comfy.upload_image(image.data, image.filename)).reference
@@ -249,10 +238,11 @@ class JobManager:
             )
             await self.store.add(record)
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
+                reservation.claim(record)
                 jobs.append(await self._failed(record, spec, failure))
                 continue
             try:
-                jobs.append(await self._queue(record, spec, built.outputs))
+                jobs.append(await self._queue(record, spec, built.outputs, reservation))
             except ComfyError as exc:
                 if not jobs:
                     raise  # nothing started: the caller tells the user why
@@ -266,9 +256,12 @@ class JobManager:
         await self._settle_failed(job, error)
         return job
 
-    async def _queue(self, record: JobRecord, spec: WorkflowSpec | None, outputs: Iterable[str]) -> Job:
+    async def _queue(
+        self, record: JobRecord, spec: WorkflowSpec | None, outputs: Iterable[str], reservation: Reservation
+    ) -> Job:
         job = Job(record, spec, None)
         self._live[record.job_id] = job
+        reservation.claim(record)  # the job counts itself from here on
         try:
             job.handle = await self.comfy.submit(
                 record.graph or {}, prompt_id=record.prompt_id, output_nodes=tuple(outputs) or None
@@ -404,11 +397,19 @@ class JobManager:
         return jobs
 
     async def retry(
-        self, record: JobRecord, owner_id: int, *, exempt: bool = False, message_id: int | None = None
+        self,
+        record: JobRecord,
+        owner_id: int,
+        *,
+        exempt: bool = False,
+        message_id: int | None = None,
+        reservation: Reservation | None = None,
     ) -> Job:
         """Submit a stored job's exact graph again (after it was lost or failed)."""
-        self.check_limits(owner_id, exempt=exempt)
-        self._last_submit[owner_id] = time.monotonic()
+        with reservation or self.reserve(owner_id, exempt=exempt) as held:
+            return await self._retry(record, owner_id, message_id, held)
+
+    async def _retry(self, record: JobRecord, owner_id: int, message_id: int | None, held: Reservation) -> Job:
         spec = self.workflows.find(record.workflow)
         new = _new_record(
             owner_id,
@@ -421,7 +422,7 @@ class JobManager:
             message_id=message_id,
         )
         await self.store.add(new)
-        return await self._queue(new, spec, spec.outputs if spec else ())
+        return await self._queue(new, spec, spec.outputs if spec else (), held)
 
     async def close(self) -> None:
         """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""

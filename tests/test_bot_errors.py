@@ -9,7 +9,7 @@ from discord import app_commands
 from discomfy.bot.errors import UNEXPECTED, error_embed, user_message
 from discomfy.bot.permissions import MissingChannelPermissionsError, NotAdminError
 from discomfy.comfy import ComfyConnectionError, ComfyHTTPError, ComfyTimeoutError, JobLostError
-from discomfy.jobs import LimitError
+from discomfy.quota import LimitError
 from discomfy.workflows.errors import InvalidParameterError, UnknownWorkflowError
 
 COOLDOWN = app_commands.CommandOnCooldown(app_commands.Cooldown(1, 10.0), retry_after=7.2)

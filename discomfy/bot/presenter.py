@@ -29,6 +29,7 @@ from discomfy.bot.permissions import Admins, require_channel_permissions
 from discomfy.comfy import WorkflowRejectedError
 from discomfy.ids import short_id
 from discomfy.jobs import InputImage, Job, JobRequest
+from discomfy.quota import Reservation
 from discomfy.retry import Backoff, retry
 from discomfy.store import JobStatus
 
@@ -205,29 +206,32 @@ class Presenter:
         """
         require_channel_permissions(interaction)
         exempt = interaction.user in self.admins
-        self.jobs.check_limits(interaction.user.id, admission.count, exempt=exempt)
-        deferral = await interaction.response.defer(thinking=True)
-        request = replace(admission.request, owner_id=interaction.user.id)
-        request = replace(request, message_id=deferral.message_id if deferral else None)  # a crash resumes in it
-        if admission.fetch_images is not None:
-            request = replace(request, images=await admission.fetch_images())
-        try:
-            jobs = await self._submit(admission, request, exempt=exempt)
-        except WorkflowRejectedError as exc:
-            spec = self.jobs.workflows.find(request.workflow)
-            log.info("Workflow %s of %s rejected by ComfyUI: %s", request.workflow, interaction.user.id, exc)
-            title = spec.title if spec else request.workflow
-            await interaction.edit_original_response(embed=rejected_embed(exc, workflow=title))
-            return
+        with self.jobs.reserve(interaction.user.id, admission.count, exempt=exempt) as reservation:
+            deferral = await interaction.response.defer(thinking=True)
+            request = replace(admission.request, owner_id=interaction.user.id)
+            request = replace(request, message_id=deferral.message_id if deferral else None)  # a crash resumes in it
+            if admission.fetch_images is not None:
+                request = replace(request, images=await admission.fetch_images())
+            try:
+                jobs = await self._submit(admission, request, reservation)
+            except WorkflowRejectedError as exc:
+                spec = self.jobs.workflows.find(request.workflow)
+                log.info("Workflow %s of %s rejected by ComfyUI: %s", request.workflow, interaction.user.id, exc)
+                title = spec.title if spec else request.workflow
+                await interaction.edit_original_response(embed=rejected_embed(exc, workflow=title))
+                return
         await self.present(interaction, jobs)
 
-    async def _submit(self, admission: Admission, request: JobRequest, *, exempt: bool) -> list[Job]:
+    async def _submit(self, admission: Admission, request: JobRequest, reservation: Reservation) -> list[Job]:
         if admission.retry_of is not None:
-            retry_of = admission.retry_of
-            return [await self.jobs.retry(retry_of, request.owner_id, exempt=exempt, message_id=request.message_id)]
+            return [
+                await self.jobs.retry(
+                    admission.retry_of, request.owner_id, message_id=request.message_id, reservation=reservation
+                )
+            ]
         if admission.seeds is None:
-            return [await self.jobs.submit(request, exempt=exempt)]
-        return await self.jobs.submit_batch(request, admission.seeds, exempt=exempt)
+            return [await self.jobs.submit(request, reservation=reservation)]
+        return await self.jobs.submit_batch(request, admission.seeds, reservation=reservation)
 
     async def present(self, interaction: discord.Interaction[Any], jobs: Sequence[Job]) -> None:
         """Show jobs (one, or a batch as one message) in the deferred interaction's response, then follow them.

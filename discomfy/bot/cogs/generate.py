@@ -17,8 +17,9 @@ from discord.ext import commands
 from discomfy.bot.embeds import excerpt
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES, STRING_OPTION
 from discomfy.bot.presenter import Admission
-from discomfy.jobs import InputImage, JobRequest, LimitError
+from discomfy.jobs import InputImage, JobRequest
 from discomfy.media import INPUT_IMAGE_SUFFIXES
+from discomfy.quota import LimitError
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
 from discomfy.workflows.seeds import check_seed
