@@ -269,6 +269,10 @@ class JobManager:
         except ComfyError as exc:
             await self._settle_failed(job, exc)
             raise
+        except Exception:  # a bug or a surprise must not leave the job CREATED, holding the user's slot forever
+            log.exception("%s could not be submitted", job.tag)
+            await self._settle_failed(job, ComfyError("DisComfy could not submit this job to ComfyUI."))
+            raise
         job.record = await self.store.transition(record.job_id, JobStatus.QUEUED) or job.record
         log.info("%s queued: %s for user %s", job.tag, record.workflow, record.owner_id)
         self._watch(job)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -20,6 +22,8 @@ class RecordingListener:
     def __init__(self) -> None:
         self.done: list[str] = []
         self.queue_changes: list[int | None] = []
+        self.outputs: list[tuple[str, str, dict[str, Any]]] = []
+        self.succeeded: list[tuple[str, float | None]] = []
 
     def on_connected(self, reconnect: bool) -> None:
         pass
@@ -29,6 +33,12 @@ class RecordingListener:
 
     def on_prompt_done(self, job: ComfyJob) -> None:
         self.done.append(job.prompt_id)
+
+    def on_outputs(self, job: ComfyJob, node_id: str, output: Mapping[str, Any]) -> None:
+        self.outputs.append((job.prompt_id, node_id, dict(output)))
+
+    def on_prompt_success(self, job: ComfyJob, timestamp: float | None) -> None:
+        self.succeeded.append((job.prompt_id, timestamp))
 
 
 @pytest_asyncio.fixture
@@ -69,6 +79,43 @@ async def test_status_messages_report_queue_changes(setup):
     tracker, _, listener = setup
     tracker.dispatch_text(message("status", status={"exec_info": {"queue_remaining": 3}}, sid="x"))
     assert listener.queue_changes == [3]
+
+
+async def test_executed_names_the_outputs_at_once_and_success_carries_its_timestamp(setup):
+    tracker, _, listener = setup
+    images = {"images": [{"filename": "fox_00001_.png", "subfolder": "", "type": "output"}]}
+    tracker.dispatch_text(message("executed", node="9", display_node="9", output=images, prompt_id="a"))
+    tracker.dispatch_text(message("execution_success", prompt_id="a", timestamp=1795446203785))
+    assert listener.outputs == [("a", "9", images)]
+    assert listener.succeeded == [("a", 1795446203785.0)]
+
+
+MALFORMED = [
+    '{"type": "status", "data": [1]}',
+    '{"type": "status", "data": {"status": "x"}}',
+    '{"type": "status", "data": {"status": {"exec_info": {"queue_remaining": "3"}}}}',
+    '{"type": ["status"], "data": {}}',
+    '{"type": {"a": 1}}',
+    "[1, 2, 3]",
+    '{"type": "progress", "data": {"prompt_id": ["a"], "value": 1, "max": 2}}',
+    '{"type": "progress", "data": {"prompt_id": "a", "value": "x", "max": 2}}',
+    '{"type": "execution_cached", "data": {"prompt_id": "a", "nodes": 5}}',
+    '{"type": "executed", "data": {"prompt_id": "a", "node": "9", "output": [1]}}',
+    '{"type": "executed", "data": {"prompt_id": "a", "output": {"images": []}}}',
+    '{"type": "executing", "data": {"prompt_id": "a", "node": {"x": 1}}}',
+    '{"type": "execution_success", "data": {"prompt_id": "b", "timestamp": "soon"}}',
+]
+
+
+@pytest.mark.parametrize("raw", MALFORMED)
+async def test_a_malformed_message_is_skipped_and_the_socket_goes_on(setup, raw: str):
+    tracker, _, listener = setup
+    tracker.dispatch_text(raw)  # raising here would drop the WebSocket (and loop, if ComfyUI repeats it)
+    assert listener.queue_changes == []
+    assert listener.done == []
+    assert listener.outputs == []
+    tracker.dispatch_text(message("status", status={"exec_info": {"queue_remaining": 2}}))
+    assert listener.queue_changes == [2]
 
 
 async def test_executing_null_marks_the_prompt_done_and_errors_fail_it_at_once(setup):

@@ -284,34 +284,51 @@ def _submit_answer(status: int, raw: bytes) -> int:
 
 
 def _rejection(text: str) -> WorkflowRejectedError:
-    """Build a readable error from ComfyUI's 400 body (`error` plus per-node `node_errors`)."""
+    """Build a readable error from ComfyUI's 400 body (`error` plus per-node `node_errors`).
+
+    Whatever the body's shape (a proxy's HTML, a JSON list, node errors that are not objects), this returns
+    an error: a rejection must never become a crash that leaves the job unsettled.
+    """
     try:
         body = json.loads(text)
     except ValueError:
-        return WorkflowRejectedError("unknown", text or "no reason given", "", ())
-    error = body.get("error") or {}
-    if isinstance(error, str):
-        error = {"message": error}
-    node_errors = []
-    for node_id, info in (body.get("node_errors") or {}).items():
-        for item in info.get("errors") or ():
-            extra = item.get("extra_info") or {}
-            node_errors.append(
-                NodeError(
-                    node_id=str(node_id),
-                    class_type=str(info.get("class_type") or ""),
-                    input_name=extra.get("input_name"),
-                    kind=str(item.get("type") or ""),
-                    message=str(item.get("message") or ""),
-                    details=str(item.get("details") or ""),
-                )
-            )
+        body = None
+    if not isinstance(body, Mapping):
+        return WorkflowRejectedError("unknown", "ComfyUI refused the workflow without saying why", "", ())
+    error = body.get("error")
+    error = {"message": error} if isinstance(error, str) else error if isinstance(error, Mapping) else {}
+    node_errors = body.get("node_errors")
+    nodes = node_errors.items() if isinstance(node_errors, Mapping) else ()
     return WorkflowRejectedError(
         error_type=str(error.get("type") or "invalid_prompt"),
         message=str(error.get("message") or "the workflow is invalid"),
         details=str(error.get("details") or ""),
-        node_errors=tuple(node_errors),
+        node_errors=tuple(e for node_id, info in nodes for e in _node_errors(str(node_id), info)),
     )
+
+
+def _node_errors(node_id: str, info: object) -> list[NodeError]:
+    """One node's entry of `node_errors`, skipping whatever is not shaped like ComfyUI's."""
+    if not isinstance(info, Mapping):
+        return []
+    items = info.get("errors")
+    found = []
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        extra = item.get("extra_info")
+        input_name = extra.get("input_name") if isinstance(extra, Mapping) else None
+        found.append(
+            NodeError(
+                node_id=node_id,
+                class_type=str(info.get("class_type") or ""),
+                input_name=input_name if isinstance(input_name, str) else None,
+                kind=str(item.get("type") or ""),
+                message=str(item.get("message") or ""),
+                details=str(item.get("details") or ""),
+            )
+        )
+    return found
 
 
 def _queue_entry(item: Any) -> QueueEntry:

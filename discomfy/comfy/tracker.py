@@ -122,12 +122,17 @@ class ComfyTracker:
             kind = message["type"]
             data = message.get("data") or {}
         except (ValueError, KeyError, TypeError, AttributeError):
+            kind = None
+        if not isinstance(kind, str):
             log.debug("Ignoring malformed WebSocket message: %.200s", raw)
             return
         if kind == "status":
-            info = (data.get("status") or {}).get("exec_info") or {}
-            self.queue_remaining = info.get("queue_remaining")
-            self._listener.on_queue_changed(self.queue_remaining)
+            remaining = _field(_field(_field(data, "status"), "exec_info"), "queue_remaining")
+            if not isinstance(remaining, int) or isinstance(remaining, bool):
+                log.debug("Ignoring a status message without a queue length: %.200s", raw)
+                return
+            self.queue_remaining = remaining
+            self._listener.on_queue_changed(remaining)
             return
         prompt_id = data.get("prompt_id") if isinstance(data, dict) else None
         job = self._jobs.get(prompt_id) if isinstance(prompt_id, str) else None  # a list would raise TypeError
@@ -141,7 +146,7 @@ class ComfyTracker:
         if handler is not None:
             try:
                 handler(self, job, data)
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 log.warning("Unexpected %s message for %s: %s", kind, short_id(job.prompt_id), exc)
 
     def dispatch_binary(self, frame: bytes) -> None:
@@ -206,6 +211,11 @@ class ComfyTracker:
 
     def _on_other(self, job: ComfyJob, data: dict[str, Any]) -> None:
         job.last_activity = time.monotonic()
+
+
+def _field(value: object, key: str) -> object:
+    """`value[key]` if value is a JSON object, else None: a message of the wrong shape is skipped, not fatal."""
+    return value.get(key) if isinstance(value, Mapping) else None
 
 
 def _timestamp(data: Mapping[str, Any]) -> float | None:
