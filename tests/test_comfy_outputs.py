@@ -112,3 +112,27 @@ def test_run_time_comes_from_comfyui_timestamps_in_milliseconds():
     outcome = parse_history_entry("p", entry)
     assert outcome.error is None
     assert outcome.run_time == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"filename": "someone_elses_upload.png", "subfolder": "", "type": "input"},
+        {"filename": "x.png", "subfolder": "", "type": "../input"},
+        {"filename": "x.png", "subfolder": "../../input", "type": "output"},
+        {"filename": "x.png", "subfolder": "/etc", "type": "output"},
+        {"filename": "x.png", "subfolder": "C:\\Users", "type": "output"},
+        {"filename": "../input/x.png", "subfolder": "", "type": "output"},
+        {"filename": "..\\input\\x.png", "subfolder": "", "type": "temp"},
+    ],
+)
+def test_only_files_a_prompt_made_are_fetched(item):
+    assert parse_outputs({"9": {"images": [item]}}) == ()
+
+
+def test_output_and_temp_files_in_subfolders_are_fetched():
+    items = [
+        {"filename": "a..b.png", "subfolder": "discomfy/2026", "type": "output"},
+        {"filename": "p.png", "subfolder": "", "type": "temp"},
+    ]
+    assert [f.filename for f in parse_outputs({"9": {"images": items}})] == ["a..b.png", "p.png"]

@@ -14,6 +14,7 @@ from discomfy.comfy.models import MediaKind, OutputFile
 _VIDEO_EXT = {".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"}
 _AUDIO_EXT = {".flac", ".mp3", ".wav", ".ogg", ".opus", ".m4a", ".aac"}
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".apng"}
+OUTPUT_TYPES = frozenset({"output", "temp"})  # the folders of ComfyUI's /view that hold what prompts made
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
@@ -46,7 +47,7 @@ def parse_outputs(outputs: Mapping[str, Any]) -> tuple[OutputFile, ...]:
             if not isinstance(items, list):
                 continue
             for item in items:
-                if not (isinstance(item, Mapping) and isinstance(item.get("filename"), str)):
+                if not (isinstance(item, Mapping) and isinstance(item.get("filename"), str)) or not _servable(item):
                     continue
                 filename = item["filename"]
                 kind = media_kind(filename, key=key, fmt=item.get("format"))
@@ -61,6 +62,20 @@ def parse_outputs(outputs: Mapping[str, Any]) -> tuple[OutputFile, ...]:
                     )
                 )
     return tuple(files)
+
+
+def _servable(item: Mapping[str, Any]) -> bool:
+    """Only what a prompt made: ComfyUI's output or temp folder, no way out of it (`..`, absolute paths).
+
+    A history that names `type=input` would have the bot fetch and post other users' uploads.
+    """
+    if str(item.get("type") or "output") not in OUTPUT_TYPES:
+        return False
+    for path in (str(item.get("subfolder") or ""), str(item["filename"])):
+        path = path.replace("\\", "/")
+        if path.startswith("/") or ":" in path or ".." in PurePosixPath(path).parts:
+            return False
+    return True
 
 
 def select_deliverables(
