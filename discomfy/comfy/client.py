@@ -173,23 +173,28 @@ class ComfyClient:
 
     async def download(self, output: OutputFile, directory: Path) -> DownloadedFile:
         """Stream one output file to `directory`: memory stays flat whatever its size, and disk writes overlap
-        the network reads. A small file costs one hop to a worker thread; a cancelled download leaves nothing.
+        the network reads. A small file costs one hop to a worker thread; a failed or cancelled download
+        leaves nothing behind. Bounded in size (`max_download_mb`) and in time (`download_deadline`).
 
         Raises:
-            OutputDownloadError: the server would not give the file, or the transfer broke.
+            OutputDownloadError: the server would not give the file, the transfer broke (`transient`), or the
+                file is too large, too slow, or cannot be written to the bot's disk (not transient).
         """
-        params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._settings.request_timeout)
         sink = _FileSink(directory, safe_filename(output.filename))
         try:
-            async with self._session.get(
-                self.base_url + "/view", params=params, timeout=timeout, headers=self._headers
-            ) as resp:
-                if resp.status != 200:
-                    raise OutputDownloadError(output.filename, f"ComfyUI answered {resp.status}")
-                content_type = resp.content_type or "application/octet-stream"
-                path, size = await self._stream_to(resp.content, sink)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            async with asyncio.timeout(self._settings.download_deadline):
+                path, size, content_type = await self._fetch_into(output, sink)
+        except _DiskError as exc:
+            await asyncio.to_thread(sink.discard)
+            raise OutputDownloadError(output.filename, f"cannot be saved on the bot's disk ({exc.reason})") from exc
+        except aiohttp.ClientError as exc:  # the connection broke or stalled (sock_read): worth another try
+            await asyncio.to_thread(sink.discard)
+            raise OutputDownloadError(output.filename, _describe(exc), transient=True) from exc
+        except TimeoutError as exc:  # the whole file's deadline: a trickle that would never end
+            await asyncio.to_thread(sink.discard)
+            reason = f"it took longer than {self._settings.download_deadline:.0f} s"
+            raise OutputDownloadError(output.filename, reason) from exc
+        except OSError as exc:
             await asyncio.to_thread(sink.discard)
             raise OutputDownloadError(output.filename, _describe(exc), transient=True) from exc
         except BaseException:
@@ -197,18 +202,36 @@ class ComfyClient:
             raise
         return DownloadedFile(output=output, path=path, size=size, content_type=content_type)
 
-    async def _stream_to(self, content: aiohttp.StreamReader, sink: _FileSink) -> tuple[Path, int]:
+    async def _fetch_into(self, output: OutputFile, sink: _FileSink) -> tuple[Path, int, str]:
+        params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._settings.request_timeout)
+        async with self._session.get(
+            self.base_url + "/view", params=params, timeout=timeout, headers=self._headers
+        ) as resp:
+            if resp.status != 200:
+                raise OutputDownloadError(output.filename, f"ComfyUI answered {resp.status}")
+            limit = self._settings.max_download_bytes
+            if resp.content_length is not None and resp.content_length > limit:
+                raise OutputDownloadError(output.filename, _too_large(resp.content_length, limit))
+            path, size = await self._stream_to(resp.content, sink, output.filename, limit)
+            return path, size, resp.content_type or "application/octet-stream"
+
+    async def _stream_to(
+        self, content: aiohttp.StreamReader, sink: _FileSink, filename: str, limit: int
+    ) -> tuple[Path, int]:
         """Batches of about `download_chunk_size` bytes go to a worker thread while the next batch is read."""
-        limit = self._settings.download_chunk_size
+        batch_size = self._settings.download_chunk_size
         batch: list[bytes] = []
         batched = size = 0
         writing: asyncio.Future[None] | None = None
         try:
-            async for chunk in content.iter_chunked(limit):
+            async for chunk in content.iter_chunked(batch_size):
                 batch.append(chunk)
                 batched += len(chunk)
                 size += len(chunk)
-                if batched >= limit:
+                if size > limit:
+                    raise OutputDownloadError(filename, _too_large(size, limit, more=True))
+                if batched >= batch_size:
                     if writing is not None:
                         await writing  # at most one batch in the air and one filling: memory stays constant
                     writing = asyncio.ensure_future(asyncio.to_thread(sink.write, batch))
@@ -219,6 +242,19 @@ class ComfyClient:
         if writing is not None:
             writing.result()  # a failed write raises here
         return await asyncio.to_thread(sink.finish, batch), size
+
+
+class _DiskError(Exception):
+    """Writing an output to the bot's own disk failed (full, read-only, name too long): not ComfyUI's fault."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.reason = error.strerror or str(error)
+
+
+def _too_large(size: int, limit: int, *, more: bool = False) -> str:
+    mib = 1024 * 1024
+    return f"{'more than ' if more else ''}{size / mib:.0f} MB, larger than the {limit / mib:.0f} MB the bot accepts"
 
 
 class _FileSink:
@@ -237,13 +273,19 @@ class _FileSink:
         return self._open
 
     def write(self, chunks: list[bytes]) -> None:
-        self._opened()[0].writelines(chunks)
+        try:
+            self._opened()[0].writelines(chunks)
+        except OSError as exc:
+            raise _DiskError(exc) from exc
 
     def finish(self, chunks: list[bytes]) -> Path:
-        file, partial, target = self._opened()
-        file.writelines(chunks)
-        file.close()
-        partial.replace(target)
+        try:
+            file, partial, target = self._opened()
+            file.writelines(chunks)
+            file.close()
+            partial.replace(target)
+        except OSError as exc:
+            raise _DiskError(exc) from exc
         return target
 
     def discard(self) -> None:

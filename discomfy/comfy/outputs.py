@@ -15,6 +15,7 @@ _VIDEO_EXT = {".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"}
 _AUDIO_EXT = {".flac", ".mp3", ".wav", ".ogg", ".opus", ".m4a", ".aac"}
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".apng"}
 OUTPUT_TYPES = frozenset({"output", "temp"})  # the folders of ComfyUI's /view that hold what prompts made
+NAME_BYTES = 200  # longest file name we write, in UTF-8 bytes
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
@@ -91,10 +92,19 @@ def select_deliverables(
 
 
 def safe_filename(name: str, *, fallback: str = "output") -> str:
-    """A server-given name made safe to join to a directory: no separators, traversal or control chars."""
+    """A server-given name made safe to join to a directory: no separators, traversal or control chars.
+
+    Cut to NAME_BYTES bytes of UTF-8 (file systems count bytes, not characters), keeping the extension, so
+    ` (2)` and `.part` still fit under the usual 255.
+    """
     base = PurePosixPath(name.replace("\\", "/")).name
     base = _UNSAFE.sub("_", base).strip(" .")
-    return base[:200] or fallback
+    if len(base.encode()) > NAME_BYTES:
+        path = PurePosixPath(base)
+        suffix = path.suffix if len(path.suffix.encode()) <= 16 else ""
+        room = NAME_BYTES - len(suffix.encode())
+        base = path.stem.encode()[:room].decode("utf-8", "ignore").rstrip(" .") + suffix
+    return base or fallback
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,14 @@ class ComfySettings(BaseModel):
     queue_refresh_delay: Annotated[float, Field(ge=0)] = 0.05  # coalesces a burst of `status` into one GET /queue
     download_dir: Path = Path("data/outputs")  # where output files are saved
     download_chunk_size: Annotated[int, Field(ge=1)] = 1024 * 1024  # bytes read per step of a download
+    max_download_mb: Annotated[float, Field(gt=0)] = (
+        2048.0  # an output file larger than this is refused, not written to disk
+    )
+    download_deadline: _Seconds = 900.0  # seconds one output file may take in all, however it trickles
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
 
     @field_validator("reconnect_max_delay")
     @classmethod

@@ -237,7 +237,14 @@ def _download_into_storage(data: dict[Any, Any], info: ValidationInfo) -> None:
 
 
 # ComfyUI's tuning (retries, delays, chunk size) is for code and tests; the file offers only these.
-_COMFY_FILE_KEYS = ("url", "request_timeout", "watchdog_interval", "reconnect_max_delay")
+_COMFY_FILE_KEYS = (
+    "url",
+    "request_timeout",
+    "watchdog_interval",
+    "reconnect_max_delay",
+    "max_download_mb",
+    "download_deadline",
+)
 # Fields validation fills in from the Sources, never from the file.
 _FILLED_IN: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",), DiscordSettings: ("token",)}
 

@@ -1,0 +1,61 @@
+"""Fetching outputs: bounded in size, time and names; a local disk problem is said as such, at once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from discomfy.comfy import ComfyService, OutputDownloadError
+from discomfy.comfy.outputs import NAME_BYTES, safe_filename
+from testing.comfy_server import FakeComfy
+from tests.test_comfy_service import sampler_graph, settings_for
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+async def test_an_output_larger_than_the_limit_is_refused_and_nothing_is_kept(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    fake_comfy.output_size = 3 * 1024 * 1024
+    settings = settings_for(fake_comfy, tmp_path, max_download_mb=1.0, give_up_after=60.0)
+    async with ComfyService(settings) as comfy:
+        job = await comfy.submit(sampler_graph(steps=1))
+        with pytest.raises(OutputDownloadError, match="larger than the 1 MB the bot accepts"):
+            await asyncio.wait_for(job.result(), 10)
+    assert _leftovers(tmp_path / "downloads") == []
+
+
+async def test_a_file_that_cannot_be_written_locally_fails_at_once_saying_so(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    not_a_folder = tmp_path / "downloads"
+    not_a_folder.write_text("a file where the download folder should be")
+    settings = settings_for(fake_comfy, tmp_path, give_up_after=600.0)  # no waiting out a "ComfyUI problem"
+    async with ComfyService(settings) as comfy:
+        job = await comfy.submit(sampler_graph(steps=1))
+        with pytest.raises(OutputDownloadError, match="cannot be saved on the bot's disk") as caught:
+            await asyncio.wait_for(job.result(), 10)
+    assert not caught.value.transient
+
+
+async def test_a_trickle_that_outlasts_the_deadline_fails_and_leaves_no_part_file(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    fake_comfy.delay_answers["/view"] = 2.0  # the whole answer comes later than the file's deadline
+    settings = settings_for(fake_comfy, tmp_path, download_deadline=0.5, request_timeout=5.0)
+    async with ComfyService(settings) as comfy:
+        job = await comfy.submit(sampler_graph(steps=1))
+        with pytest.raises(OutputDownloadError, match="longer than"):
+            await asyncio.wait_for(job.result(), 10)
+    assert _leftovers(tmp_path / "downloads") == []
+
+
+@pytest.mark.parametrize("name", ["🦊" * 120 + ".png", "é" * 300 + ".webp", "x" * 400])
+def test_long_names_are_cut_by_bytes_and_keep_their_extension(name: str) -> None:
+    safe = safe_filename(name)
+    assert len(safe.encode()) <= NAME_BYTES
+    assert Path(safe).suffix == Path(name).suffix
