@@ -37,6 +37,7 @@ def _http_url(value: Any) -> str:
 
 
 _Seconds = Annotated[float, Field(gt=0)]
+_Positive = Annotated[float, Field(gt=0)]
 
 
 class ComfySettings(BaseModel):
@@ -55,9 +56,7 @@ class ComfySettings(BaseModel):
     queue_refresh_delay: Annotated[float, Field(ge=0)] = 0.05  # coalesces a burst of `status` into one GET /queue
     download_dir: Path = Path("data/outputs")  # where output files are saved
     download_chunk_size: Annotated[int, Field(ge=1)] = 1024 * 1024  # bytes read per step of a download
-    max_download_mb: Annotated[float, Field(gt=0)] = (
-        2048.0  # an output file larger than this is refused, not written to disk
-    )
+    max_download_mb: _Positive = 2048.0  # a larger output file is refused, never written to disk
     download_deadline: _Seconds = 900.0  # seconds one output file may take in all, however it trickles
 
     @property
