@@ -40,6 +40,12 @@ def png(width: int = 64, height: int = 64) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "orange").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def refusal(kit: BotKit, payload: dict[str, Any]) -> str:
     """The private answer a refused command got at once, as text."""
     callback = kit.callback(payload)
@@ -134,6 +140,37 @@ async def test_image_is_uploaded_to_comfyui_for_an_image_workflow(kit: BotKit) -
     (record,) = await kit.records(payload)
     assert record.status == "done"
     assert (kit.comfy.input_dir / record.params["image"]).read_bytes() == png()  # what LoadImage read
+    assert record.params["image"].startswith("discomfy-")  # a name of the bot's choosing, not the user's
+    assert record.params["image"].endswith(".png")
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("cat.png", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+        ("cat.png", b"<!doctype html><html><script>fetch('/api')</script></html>"),
+        ("cat.jpg", b"\x00" * 64),
+    ],
+)
+async def test_an_attachment_whose_bytes_are_not_an_image_never_reaches_comfyui(
+    kit: BotKit, filename: str, data: bytes
+) -> None:
+    attachment = kit.discord.add_attachment(filename, data, content_type="image/png")
+    payload = await kit.command("generate", {"prompt": "a cat", "workflow": "img2img", "image": attachment})
+    await kit.settle()
+
+    assert kit.comfy.requests_to("/upload/image", "POST") == []
+    assert kit.comfy.prompts_received == 0
+    assert "is not an image ComfyUI can read" in json.dumps(kit.message(payload)["embeds"])
+
+
+async def test_an_image_named_like_something_else_is_uploaded_as_what_it_is(kit: BotKit) -> None:
+    attachment = kit.discord.add_attachment("holiday.png", jpeg(), content_type="image/png")
+    payload = await kit.command("generate", {"prompt": "a cat", "workflow": "img2img", "image": attachment})
+    await kit.settle()
+
+    (record,) = await kit.records(payload)
+    assert record.params["image"].endswith(".jpg")
 
 
 async def test_a_size_preset_sets_width_and_height_unless_one_is_given(kit: BotKit) -> None:

@@ -12,7 +12,7 @@ from discomfy.media.models import (
     MediaType,
     TooLarge,
 )
-from discomfy.media.sniff import detect_media_type, media_type_from_name, upload_name
+from discomfy.media.sniff import detect_media_type, media_type_from_name, sniff_input_image, upload_name
 from discomfy.media.video import VideoInfo, find_ffmpeg, parse_probe, probe
 
 __all__ = [
@@ -31,5 +31,6 @@ __all__ = [
     "media_type_from_name",
     "parse_probe",
     "probe",
+    "sniff_input_image",
     "upload_name",
 ]

@@ -58,12 +58,27 @@ _BY_EXTENSION: dict[str, MediaType] = {
     ".ogv": OGV,
 }
 _AUDIO_MP4_BRANDS = (b"M4A ", b"M4B ", b"M4P ")
+BMP = MediaType("image/bmp", ".bmp", MediaKind.IMAGE)
+TIFF = MediaType("image/tiff", ".tiff", MediaKind.IMAGE)
+#: What ComfyUI's LoadImage reads (Pillow), recognised by content: a file's name or claimed type proves nothing.
+INPUT_IMAGES = frozenset({PNG, JPEG, GIF, WEBP, ANIMATED_WEBP, BMP, TIFF})
 
 
 def media_type_from_name(name: str) -> MediaType:
     """Best guess from a file name alone, for files whose bytes we do not recognise."""
     suffix = Path(name).suffix.lower()
     return _BY_EXTENSION.get(suffix, OCTET_STREAM)
+
+
+def sniff_input_image(data: bytes) -> MediaType | None:
+    """The image type of an attachment's bytes, or None when they are not an image LoadImage reads."""
+    head = data[:HEAD_BYTES]
+    if head.startswith(b"BM") and len(data) > 26:
+        return BMP
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return TIFF
+    found = _from_head(head)
+    return found if found in INPUT_IMAGES else None
 
 
 def detect_media_type(path: Path) -> MediaType:

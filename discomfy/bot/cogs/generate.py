@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -18,7 +19,7 @@ from discomfy.bot.embeds import excerpt
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES, STRING_OPTION
 from discomfy.bot.presenter import Admission
 from discomfy.jobs import InputImage, JobRequest
-from discomfy.media import INPUT_IMAGE_SUFFIXES
+from discomfy.media import INPUT_IMAGE_SUFFIXES, sniff_input_image
 from discomfy.quota import LimitError
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
@@ -191,7 +192,7 @@ class GenerateCog(commands.Cog, name="Generate"):
         if image is not None and slot is not None:
 
             async def fetch() -> dict[str, InputImage]:
-                return {slot: InputImage(await _download(image), image.filename)}
+                return {slot: await _input_image(image)}
 
         await bot.presenter.start_jobs(interaction, Admission(request, seeds=seeds, fetch_images=fetch))
 
@@ -241,6 +242,26 @@ class GenerateCog(commands.Cog, name="Generate"):
                 f"`{attachment.filename}` is {attachment.size / 2**20:.1f} MB; "
                 f"images up to {self.bot.config.limits.max_input_image_mb:g} MB are accepted."
             )
+
+
+async def _input_image(attachment: discord.Attachment) -> InputImage:
+    """The attachment's bytes, if they really are an image, under a name of the bot's choosing.
+
+    Its name and claimed type prove nothing: ComfyUI would serve an SVG or HTML file from its own origin.
+
+    Raises:
+        InvalidParameterError: the download failed, or the bytes are not an image LoadImage reads.
+    """
+    data = await _download(attachment)
+    kind = sniff_input_image(data)
+    if kind is None:
+        raise InvalidParameterError(
+            f"`{attachment.filename}` is not an image ComfyUI can read: its content is not PNG, JPEG, WebP, GIF, "
+            "BMP or TIFF, whatever its name says. Attach the picture itself.",
+            parameter="image",
+            allowed="an image",
+        )
+    return InputImage(data, f"discomfy-{uuid.uuid4().hex[:12]}{kind.extension}")
 
 
 async def _download(attachment: discord.Attachment) -> bytes:
