@@ -76,3 +76,44 @@ async def test_run_refuses_a_ui_format_export_with_advice(tmp_path: Path):
     code, _, err = await run_cli(str(workflow), "--url", "http://127.0.0.1:9", cwd=tmp_path)
     assert code == 2
     assert "Export (API)" in err
+
+
+async def test_an_explicit_set_on_a_seed_input_wins_over_a_fresh_seed(fake_comfy: FakeComfy, tmp_path: Path):
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps(GRAPH))
+    code, _out, err = await run_cli(
+        str(workflow), "--url", fake_comfy.url, "--out", str(tmp_path / "out"), "--set", "3.seed=42", cwd=tmp_path
+    )
+    assert code == 0, err
+    posted = next(r.json for r in fake_comfy.requests if r.method == "POST" and r.path.endswith("/prompt"))
+    assert posted["prompt"]["3"]["inputs"]["seed"] == 42
+
+
+async def test_seed_and_a_set_seed_together_are_refused(tmp_path: Path):
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps(GRAPH))
+    code, _, err = await run_cli(
+        str(workflow), "--url", "http://127.0.0.1:9", "--seed", "5", "--set", "3.seed=42", cwd=tmp_path
+    )
+    assert code == 2
+    assert "--seed and --set 3.seed both set a seed" in err
+
+
+async def test_a_url_with_a_password_is_refused_without_printing_it(tmp_path: Path):
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps(GRAPH))
+    code, out, err = await run_cli(str(workflow), "--url", "http://admin:hunter2@127.0.0.1:9", cwd=tmp_path)
+    assert code == 2
+    assert "credentials do not belong in the URL" in err
+    assert "hunter2" not in out + err
+
+
+async def test_the_progress_line_names_the_node_that_reported_the_steps(fake_comfy: FakeComfy, tmp_path: Path):
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps(GRAPH))
+    code, out, err = await run_cli(
+        str(workflow), "--url", fake_comfy.url, "--out", str(tmp_path / "out"), "--set", "3.steps=4", cwd=tmp_path
+    )
+    assert code == 0, err
+    misplaced = [line for line in out.splitlines() if "/4" in line and not line.startswith("running TestSampler (3)")]
+    assert misplaced == []  # the sampler's steps were shown under SaveImage (9), the node that started next

@@ -7,10 +7,12 @@ import asyncio
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from dotenv import load_dotenv
+from pydantic import ValidationError
 
 from discomfy.comfy import (
     ComfyConnectionError,
@@ -29,7 +31,7 @@ from discomfy.comfy import (
 from discomfy.config import DEFAULT_CONFIG_PATH, load_config
 from discomfy.errors import DiscomfyError
 from discomfy.progress import progress_bar
-from discomfy.workflows import apply_overrides, load_graph, randomize_seeds
+from discomfy.workflows import apply_overrides, find_seed_inputs, load_graph, randomize_seeds
 
 DEFAULT_URL = "http://127.0.0.1:8188"
 
@@ -66,9 +68,14 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
         graph = load_graph(args.workflow)
-        if args.overrides:
-            graph = apply_overrides(graph, _parse_overrides(args.overrides))
-        graph, seeds = randomize_seeds(graph, seed=args.seed)
+        overrides = _parse_overrides(args.overrides)
+        set_seeds = [ref for ref in find_seed_inputs(graph) if str(ref) in overrides]
+        if set_seeds and args.seed is not None:
+            names = ", ".join(str(ref) for ref in set_seeds)
+            raise DiscomfyError(f"--seed and --set {names} both set a seed: use one of them")
+        if overrides:
+            graph = apply_overrides(graph, overrides)
+        graph, seeds = randomize_seeds(graph, seed=args.seed, keep=set_seeds)
     except DiscomfyError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -99,8 +106,14 @@ def _settings(args: argparse.Namespace) -> ComfySettings:
     """The bot's own ComfyUI settings (config.yaml if present, credentials from the environment or .env)."""
     load_dotenv()
     config = load_config(args.config or DEFAULT_CONFIG_PATH)
-    url = (args.url or config.comfy.url).rstrip("/")
-    return config.comfy.model_copy(update={"url": url, "download_dir": args.out.resolve()})
+    values = {**dict(config.comfy), "download_dir": args.out.resolve()}
+    if args.url is not None:
+        values["url"] = args.url
+    try:
+        return ComfySettings(**values)  # checks --url as the config's comfy.url is checked
+    except ValidationError as exc:
+        reasons = "; ".join(str(error["msg"]) for error in exc.errors())  # never the input: it may hold a password
+        raise DiscomfyError(f"--url: {reasons}") from None
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:
@@ -134,8 +147,9 @@ async def _follow(job, out: TextIO) -> JobResult:
                 line.show("running")
             case NodeStarted(node_id=node_id, class_type=class_type):
                 line.show(f"running {class_type or 'node'} ({node_id})  {elapsed:5.1f}s")
-            case Progress(value=value, max=maximum):
-                label = f"{job.node_class or 'node'} ({job.node_id})"
+            case Progress(value=value, max=maximum, node_id=progress_node):
+                node = progress_node or job.node_id  # the node that reports, not the one that started last
+                label = f"{_class_of(job.graph, node) or 'node'} ({node})"
                 line.show(f"running {label} {progress_bar(value, maximum)}  {elapsed:5.1f}s")
             case Finished(result=result):
                 line.done(f"finished in {elapsed:.1f}s")
@@ -144,6 +158,11 @@ async def _follow(job, out: TextIO) -> JobResult:
                 line.done("failed")
                 raise error
     return await job.result()
+
+
+def _class_of(graph: Mapping[str, Any], node_id: str | None) -> str | None:
+    node = graph.get(node_id) if node_id else None
+    return node.get("class_type") if isinstance(node, Mapping) else None
 
 
 class _StatusLine:

@@ -100,10 +100,12 @@ def apply_seed(graph: Graph, refs: Iterable[InputRef], seed: int) -> dict[InputR
 
 
 def randomize_seeds(
-    graph: Mapping[str, Mapping[str, Any]], seed: int | None = None
+    graph: Mapping[str, Mapping[str, Any]], seed: int | None = None, *, keep: Iterable[InputRef] = ()
 ) -> tuple[Graph, Mapping[InputRef, int]]:
-    """Copy `graph` with every seed input set to `seed` (a fresh random one if None)."""
-    refs = find_seed_inputs(graph)
+    """Copy `graph` with every seed input set to `seed` (a fresh random one if None), except those in `keep`
+    (set explicitly by the user, who meant that value)."""
+    kept = set(keep)
+    refs = tuple(ref for ref in find_seed_inputs(graph) if ref not in kept)
     chosen = new_seed() if seed is None else check_seed(seed)
     result = copy_graph(graph)
     written = apply_seed(result, refs, chosen)
