@@ -312,7 +312,7 @@ class JobManager:
             )
             or job.record
         )
-        log.info("%s %s: %s", job.tag, status, error)
+        log.info("%s %s: %s", job.tag, status, error.for_log)
         self._live.pop(job.job_id, None)
         job.settled.set()
 

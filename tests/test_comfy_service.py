@@ -210,6 +210,18 @@ async def test_a_failing_node_fails_the_job_naming_node_and_message(service):
     assert "deliberate failure" in str(caught.value)
 
 
+async def test_a_node_error_naming_comfyuis_own_paths_shows_the_file_name_only(service):
+    graph = sampler_graph(steps=1)
+    secret = "/srv/comfy/ComfyUI/models/checkpoints/private_model.safetensors"
+    graph["8"] = {"class_type": "TestFail", "inputs": {"message": f"No such file: '{secret}'", "images": ["3", 0]}}
+    job = await service.submit(graph)
+    with pytest.raises(ExecutionFailedError) as caught:
+        await asyncio.wait_for(job.result(), 20)
+    assert "…/private_model.safetensors" in str(caught.value)
+    assert "/srv/comfy" not in str(caught.value)
+    assert secret in caught.value.for_log
+
+
 async def test_interrupt_stops_only_the_job_it_names(service, fake_comfy):
     running = await service.submit(sampler_graph(steps=400))
     waiting = await service.submit(sampler_graph(steps=2, seed=9))
@@ -243,12 +255,13 @@ async def test_identical_resubmission_is_served_from_cache_and_still_delivered(s
     assert set(second.cached_nodes) >= {"3", "9"}
 
 
-async def test_unreachable_comfyui_names_its_url(tmp_path):
+async def test_unreachable_comfyui_names_its_url_in_the_log_only(tmp_path):
     settings = ComfySettings(url="http://127.0.0.1:9", submit_retries=1, request_timeout=2, download_dir=tmp_path)
     async with ComfyService(settings) as comfy:
         with pytest.raises(ComfyConnectionError) as caught:
             await comfy.submit(sampler_graph())
-    assert "http://127.0.0.1:9" in str(caught.value)
+    assert "http://127.0.0.1:9" in caught.value.for_log  # for the admin
+    assert str(caught.value) == "ComfyUI is not reachable right now."  # what a user may read
 
 
 async def test_submission_survives_a_short_outage_by_retrying(service, fake_comfy):

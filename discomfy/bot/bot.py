@@ -162,7 +162,7 @@ class DiscomfyBot(commands.Bot):
         try:
             problems = check_against_object_info(self.workflows, await self.comfy.object_info())
         except ComfyError as exc:
-            log.warning("Could not read ComfyUI's node list: %s", exc)
+            log.warning("Could not read ComfyUI's node list: %s", exc.for_log)
             return
         for problem in problems:
             log.warning("Workflow problem: %s", problem)

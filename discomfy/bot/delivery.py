@@ -183,13 +183,12 @@ async def _fit_outputs(job: Job, fitted: _Fitted, *, limit: int, workdir: Path, 
             fitted.missing.append(f"`{path.name}`: {exc.message}")
             continue
         if isinstance(result, TooLarge):
-            fitted.missing.append(
-                f"`{path.name}` ({_mb(result.size)}): {result.reason}. Kept on the bot's disk: `{path}`"
-            )
+            fitted.missing.append(f"`{path.name}` ({_mb(result.size)}): {result.reason}; kept on the bot's disk")
+            log.info("%s: %s not uploaded (%s); it is at %s", job.tag, path.name, result.reason, path)
             continue
         fitted.uploads.append(_upload(result))
         if result.changed:
-            fitted.shrunk.append(f"`{result.filename}`: {result.note or 're-encoded'} (original `{path}`)")
+            fitted.shrunk.append(f"`{result.filename}`: {result.note or 're-encoded'}")
 
 
 def _upload(fitted: FittedFile) -> Upload:
@@ -287,12 +286,13 @@ async def _refused(
     delivery: Delivery, message: LiveMessage, jobs: Sequence[Job], pending: Sequence[Job], exc: discord.HTTPException
 ) -> None:
     """Discord will not take the result: say so where the job is shown, and keep the files on disk."""
-    where = ", ".join(f"`{name}`" for job in pending for name in job.record.output_files) or "none"
+    names = ", ".join(f"`{Path(name).name}`" for job in pending for name in job.record.output_files) or "none"
     reason = (
         f"Discord refused the result ({exc.status}: {exc.text or 'no reason given'}). "
-        f"The files are kept on the bot's disk: {where}"
+        f"The files are kept on the bot's disk: {names}"
     )
-    log.error("Result of %d job(s) refused by Discord: %s", len(pending), exc)
+    paths = ", ".join(name for job in pending for name in job.record.output_files)
+    log.error("Result of %d job(s) refused by Discord (%s); the files are at %s", len(pending), exc, paths)
     for job in pending:
         await delivery.jobs.undeliverable(job, reason)
     snaps = [job.snapshot() for job in jobs]

@@ -84,13 +84,15 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_run(settings, graph, args.timeout, sys.stdout))
     except ComfyConnectionError as exc:
-        sys.stderr.write(f"error: {exc}\nIs ComfyUI running there? Use --url URL, or set comfy.url in config.yaml.\n")
+        sys.stderr.write(
+            f"error: {exc.for_log}\nIs ComfyUI running there? Use --url URL, or set comfy.url in config.yaml.\n"
+        )
         return 3
     except WorkflowRejectedError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 4
     except ComfyError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {exc.for_log}\n")
         return 5
     except TimeoutError:
         sys.stderr.write(f"error: the job did not finish within {args.timeout:g}s\n")

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from discomfy.errors import DiscomfyError
 
 
 class ComfyError(DiscomfyError):
-    """Something went wrong talking to ComfyUI or running a job there."""
+    """Something went wrong talking to ComfyUI or running a job there.
+
+    `str(error)` is a short plain reason fit for users (jobs store it, embeds show it); `for_log` adds what
+    an admin needs to find the cause (addresses, HTTP bodies, ComfyUI's own paths) and only goes to the log.
+    """
+
+    @property
+    def for_log(self) -> str:
+        return str(self)
 
 
 class ComfyConnectionError(ComfyError):
@@ -17,7 +26,11 @@ class ComfyConnectionError(ComfyError):
     def __init__(self, url: str, reason: str) -> None:
         self.url = url
         self.reason = reason
-        super().__init__(f"ComfyUI at {url} is unreachable: {reason}")
+        super().__init__("ComfyUI is not reachable right now.")
+
+    @property
+    def for_log(self) -> str:
+        return f"ComfyUI at {self.url} is unreachable: {self.reason}"
 
 
 class ComfyTimeoutError(ComfyConnectionError):
@@ -32,7 +45,11 @@ class ComfyHTTPError(ComfyError):
         self.path = path
         self.status = status
         self.body = body
-        super().__init__(f"ComfyUI answered {status} to {method} {path}: {body[:300]}")
+        super().__init__(f"ComfyUI answered with an error (HTTP {status}).")
+
+    @property
+    def for_log(self) -> str:
+        return f"ComfyUI answered {self.status} to {self.method} {self.path}: {self.body[:300]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +107,12 @@ class ExecutionFailedError(ComfyError):
         self.node_type = node_type
         self.exception_type = exception_type
         self.message = message.strip()
-        where = f"node {node_id} ({node_type})" if node_id else "an unknown node"
-        super().__init__(f"ComfyUI failed in {where}: {exception_type}: {self.message}")
+        self.where = f"node {node_id} ({node_type})" if node_id else "an unknown node"
+        super().__init__(f"ComfyUI failed in {self.where}: {exception_type}: {without_paths(self.message)[:500]}")
+
+    @property
+    def for_log(self) -> str:
+        return f"ComfyUI failed in {self.where}: {self.exception_type}: {self.message}"
 
 
 class JobInterruptedError(ComfyError):
@@ -128,4 +149,17 @@ class OutputDownloadError(ComfyError):
         self.filename = filename
         self.reason = reason
         self.transient = transient  # the transfer broke (worth another try), rather than a refusal
-        super().__init__(f"Could not download output {filename!r}: {reason}")
+        shown = "the connection broke" if transient else reason
+        super().__init__(f"Could not fetch the result file {filename!r} from ComfyUI: {shown}.")
+
+    @property
+    def for_log(self) -> str:
+        return f"Could not download output {self.filename!r}: {self.reason}"
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"]+){2,}")
+
+
+def without_paths(text: str) -> str:
+    """ComfyUI's messages name files on its own disk; a user needs the file's name, not where it lives."""
+    return _PATH.sub(lambda match: "…/" + re.split(r"[\\/]", match.group(0))[-1], text)

@@ -281,7 +281,7 @@ class ComfyService:
             try:
                 state = await self.refresh_queue()
             except ComfyError as exc:
-                log.warning("Could not refresh queue positions: %s", exc)
+                log.warning("Could not refresh queue positions: %s", exc.for_log)
                 return
             missing = [
                 job
@@ -346,7 +346,7 @@ class ComfyService:
                 outcome = parse_history_entry(job.prompt_id, entry)
             if outcome.error is not None:
                 job._fail(outcome.error)
-                log.info("Job %s failed: %s", short_id(job.prompt_id), outcome.error)
+                log.info("Job %s failed: %s", short_id(job.prompt_id), outcome.error.for_log)
                 return
             deliverables = select_deliverables(outcome.outputs, job.output_nodes)
             files = await self._fetcher(job).fetch(deliverables) if job.download else ()
@@ -369,7 +369,7 @@ class ComfyService:
                 job.last_activity = time.monotonic()
                 return
             job._fail(exc)
-            log.warning("Job %s could not be completed: %s", short_id(job.prompt_id), exc)
+            log.warning("Job %s could not be completed: %s", short_id(job.prompt_id), exc.for_log)
         except Exception as exc:  # a bug or a surprise answer must end the job with a reason, not hang it
             log.exception("Job %s: unexpected error while completing", short_id(job.prompt_id))
             job._fail(ComfyError(f"DisComfy could not read the job's result from ComfyUI: {exc}"))
@@ -420,7 +420,7 @@ class ComfyService:
             try:
                 state = await self.refresh_queue()
             except ComfyError as exc:
-                log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc)
+                log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc.for_log)
                 self._give_up([j for j in jobs if not j.done and not j.finishing], exc)
                 return None
         for job in jobs:
