@@ -29,12 +29,13 @@ import json
 import logging
 import os
 import shutil
+import socket
 import struct
 import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,16 @@ class _Engine:
         await asyncio.to_thread(_write_file, path, data, self._fake.output_size)
 
 
+@contextlib.contextmanager
+def _reserved(port: int) -> Iterator[None]:
+    """Hold 127.0.0.1:port bound but not listening: connecting is refused, and no other socket (another
+    test worker's server, or an outgoing connection) is given the port until the fake listens on it again."""
+    with socket.socket() as placeholder:
+        placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        placeholder.bind(("127.0.0.1", port))
+        yield
+
+
 def _write_file(path: Path, data: bytes, size: int | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -404,10 +415,11 @@ class FakeComfy:
         # Queue, history, cache and the number counter start afresh; running and pending jobs
         # vanish without a message; files on disk (output, input, temp) stay; hold() stays.
         await self._stop_server()
-        if downtime > 0:
-            await asyncio.sleep(downtime)
-        self._state = _ServerState()
-        await self._start_server(self.port)
+        with _reserved(self.port):  # refused meanwhile, and no other process can take the port
+            if downtime > 0:
+                await asyncio.sleep(downtime)
+            self._state = _ServerState()
+            await self._start_server(self.port)
 
     async def _start_server(self, port: int) -> None:
         st = self._state
