@@ -30,6 +30,7 @@ from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI, guard_loopback
 from tests.test_recovery import start_bot_process
 
+pytestmark = pytest.mark.slow
 SAYS_WHY = frozenset({"Failed", "Lost", "Cancelled", "Interrupted"})
 MANY = {"max_pending_per_user": 25, "max_pending_total": 200}
 
