@@ -360,3 +360,13 @@ async def test_a_result_that_can_never_be_saved_fails_after_the_grace_period(fak
         job = await comfy.submit(sampler_graph(steps=1))
         with pytest.raises(OutputDownloadError):
             await asyncio.wait_for(job.result(), 15)
+
+
+async def test_the_tracker_is_the_one_socket_reader_and_only_while_the_service_runs(fake_comfy, tmp_path):
+    async with ComfyService(settings_for(fake_comfy, tmp_path)) as comfy:
+        assert await comfy.wait_connected(5)
+        await asyncio.wait_for((await comfy.submit(sampler_graph(steps=2))).result(), 20)
+        assert comfy.tracker.messages > 0
+        assert fake_comfy.ws_connections == 1
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = comfy.tracker
