@@ -122,8 +122,7 @@ async def in_process(tmp: Path, templates: Templates, counts: list[int], total: 
             scenarios.append(_Scenario(count, service, ids, mix, stall, refresh, scan, queue_bytes, lost, [], []))
         for _ in range(repeats):
             for sc in scenarios:
-                assert sc.service._tracker is not None
-                rate, wall_rate = dispatch_rate(sc.service._tracker, sc.mix)
+                rate, wall_rate = dispatch_rate(sc.service.tracker, sc.mix)
                 sc.rates.append(rate)
                 sc.wall_rates.append(wall_rate)
             await asyncio.sleep(0)

@@ -15,6 +15,10 @@ Typical use::
 Test controls: :meth:`FakeComfy.hold` / :meth:`FakeComfy.release`, :meth:`FakeComfy.drop_websockets`,
 :meth:`FakeComfy.restart`, :attr:`FakeComfy.stall_http`, :attr:`FakeComfy.output_size`,
 :attr:`FakeComfy.requests` and friends.
+
+Hooks for subclasses (no-ops here; the benchmarks override them to take time stamps):
+:meth:`FakeComfy.request_answered`, :meth:`FakeComfy.prompt_event`, :meth:`FakeComfy.message_sending`,
+:meth:`FakeComfy.prompt_finished`.
 """
 
 from __future__ import annotations
@@ -170,6 +174,8 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     json: Any
+    #: ``time.monotonic()`` when the request arrived (before ``stall_http``).
+    received_at: float = 0.0
 
     @property
     def route(self) -> str:
@@ -450,6 +456,20 @@ class FakeComfy:
             await self._runner.cleanup()
             self._runner = None
 
+    # ------------------------------------------------------------------ hooks for subclasses
+
+    def request_answered(self, request: RecordedRequest, response: web.StreamResponse) -> None:
+        """Hook: ``request`` (in ``requests`` since it arrived) was handled and ``response`` is about to go out."""
+
+    def prompt_event(self, prompt_id: str, event: str) -> None:
+        """Hook: the executor recorded ``event`` (``execution_start``, ``executed``, ...) for ``prompt_id``."""
+
+    def message_sending(self, event: str, payload: Any) -> None:
+        """Hook: ``payload`` (a JSON object, or a binary frame's bytes) is about to be written to a client's socket."""
+
+    def prompt_finished(self, prompt_id: str) -> None:
+        """Hook: the prompt's history entry was written; it is finished on the server."""
+
     # ------------------------------------------------------------------ test controls
 
     def hold(self) -> None:
@@ -610,6 +630,7 @@ class FakeComfy:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        received_at = time.monotonic()
         body: Any = None
         if request.method == "POST" and not request.content_type.startswith("multipart/"):
             raw = await request.read()
@@ -617,13 +638,14 @@ class FakeComfy:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
-        self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), body))
-        route = request.path[4:] if request.path.startswith("/api/") else request.path
-        if self.stall_http > 0 and route != "/ws":
+        record = RecordedRequest(request.method, request.path, dict(request.query), body, received_at)
+        self.requests.append(record)
+        if self.stall_http > 0 and record.route != "/ws":
             await asyncio.sleep(self.stall_http)
         response: web.StreamResponse = await handler(request)
-        if self.delay_answers.get(route):
-            await asyncio.sleep(self.delay_answers[route])
+        if self.delay_answers.get(record.route):
+            await asyncio.sleep(self.delay_answers[record.route])
+        self.request_answered(record, response)
         return response
 
     def _send(self, st: _ServerState, event: Any, data: Any, sid: str | None) -> None:
@@ -645,10 +667,10 @@ class FakeComfy:
             finally:
                 st.outbox.task_done()
 
-    @staticmethod
-    async def _send_to_socket(ws: web.WebSocketResponse, event: Any, payload: Any) -> None:
+    async def _send_to_socket(self, ws: web.WebSocketResponse, event: Any, payload: Any) -> None:
         if ws.closed:
             return
+        self.message_sending(event, payload)
         try:
             if isinstance(payload, (bytes, bytearray)):
                 await ws.send_bytes(bytes(payload))
@@ -1268,6 +1290,7 @@ class FakeComfy:
                 },
                 "meta": run.meta if run.success else {},
             }
+            self.prompt_finished(prompt_id)
             self._queue_updated(st)
             if st.client_id is not None:
                 self._send(st, "executing", {"node": None, "prompt_id": prompt_id}, st.client_id)
@@ -1278,6 +1301,7 @@ class FakeComfy:
     ) -> None:
         data = {**data, "timestamp": _now_ms()}
         run.messages.append([event, data])
+        self.prompt_event(run.prompt_id, event)
         if st.client_id is not None or broadcast:
             self._send(st, event, data, st.client_id)
 
