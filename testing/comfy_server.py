@@ -391,6 +391,7 @@ class FakeComfy:
         for d in (self._output_dir, self._input_dir, self._temp_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._held = False
+        self._starts_left: int | None = None  # release(count): prompts to start before holding again
         self._state = _ServerState()
         self._runner: web.AppRunner | None = None
         self._closed = False
@@ -475,10 +476,14 @@ class FakeComfy:
     def hold(self) -> None:
         """Keep the worker from starting the next prompt (queued jobs stay pending)."""
         self._held = True
+        self._starts_left = None
 
-    def release(self) -> None:
-        """Let the worker pick up prompts again after :meth:`hold`."""
+    def release(self, count: int | None = None) -> None:
+        """Let the worker pick up prompts again after :meth:`hold`; with ``count``, start that many, then hold."""
+        if count is not None and count < 1:
+            raise ValueError("release(count) needs a count of at least 1")
         self._held = False
+        self._starts_left = count
         self._state.work_event.set()
 
     def stall(self, seconds: float) -> None:
@@ -1264,6 +1269,10 @@ class FakeComfy:
                 st.work_event.clear()
                 await st.work_event.wait()
             item = heapq.heappop(st.queue)
+            if self._starts_left is not None:
+                self._starts_left -= 1
+                if self._starts_left == 0:
+                    self.hold()
             item_id = st.task_counter
             st.currently_running[item_id] = item
             st.task_counter += 1

@@ -106,6 +106,11 @@ async def test_a_queued_job_reports_position_two_then_one_then_running(service, 
     watcher = asyncio.create_task(watch())
     await service.refresh_queue()
     assert (first.position, second.position, third.position) == (1, 2, 3)
+    # One prompt at a time: each place in line lasts until the service has seen it, however slow the machine.
+    fake_comfy.release(1)
+    await fake_comfy.wait_until(lambda: third.position == 2)
+    fake_comfy.release(1)
+    await fake_comfy.wait_until(lambda: third.position == 1)
     fake_comfy.release()
     await asyncio.wait_for(watcher, 20)
     sequence = [(e.position if isinstance(e, Queued) else type(e).__name__) for e in events]
