@@ -121,7 +121,7 @@ async def test_a_queued_job_reports_position_two_then_one_then_running(service, 
 async def test_queue_positions_cost_one_queue_request_per_burst_not_one_per_job(service, fake_comfy):
     fake_comfy.hold()
     jobs = [await service.submit(sampler_graph(seed=i)) for i in range(10)]
-    await asyncio.sleep(0.3)
+    await fake_comfy.wait_until(lambda: all(job.position for job in jobs))
     queue_reads = [r for r in fake_comfy.requests if r.method == "GET" and r.path.endswith("/queue")]
     assert len(queue_reads) < len(jobs)
     assert sorted(job.position for job in jobs) == list(range(1, 11))
