@@ -1,1 +1,1 @@
-"""Performance benchmarks: `python -m bench.bench_service` measures the ComfyUI service against the fake."""
+"""Performance benchmarks of the ComfyUI service (bench_service) and of the whole bot (bench_compare), on the fakes."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import discord
 
-from bench._memory import RssSampler, _reset_peak, _status_kib
+from bench._memory import RssSampler, reset_peak, status_kib
 from bench._servers import ServerProcess
 from discomfy.app import open_bot
 from discomfy.bot.bot import DiscomfyBot
@@ -79,8 +79,7 @@ async def running_bot(
 
 def stamp_starts(bot: DiscomfyBot) -> dict[str, float]:
     """prompt_id -> when the bot's tracker dispatched that prompt's `execution_start` (this tracker only)."""
-    tracker = bot.comfy._tracker
-    assert tracker is not None
+    tracker = bot.comfy.tracker
     stamps: dict[str, float] = {}
     original = tracker.dispatch_text
 
@@ -116,8 +115,7 @@ async def concurrent_jobs(
     await comfy.command("reset")
     await discord_api.command("reset")
     started = stamp_starts(bot)
-    tracker = bot.comfy._tracker
-    assert tracker is not None
+    tracker = bot.comfy.tracker
     before = tracker.messages
     prefix = f"bench {count}-{time.monotonic_ns()}"
     sent = [payloads.slash_command("generate", {"prompt": f"{prefix} #{i}", "steps": steps}) for i in range(count)]
@@ -189,8 +187,8 @@ async def relay_large_video(bot: DiscomfyBot, comfy: ServerProcess, discord_api:
     await comfy.command("reset")
     await discord_api.command("reset")
     gc.collect()
-    baseline = _status_kib("VmRSS")
-    exact = _reset_peak()
+    baseline = status_kib("VmRSS")
+    exact = reset_peak()
     sampler = RssSampler()
     sampler.start()
     clip = {"prompt": f"a {size / 2**20:.0f} MiB clip"}
@@ -203,7 +201,7 @@ async def relay_large_video(bot: DiscomfyBot, comfy: ServerProcess, discord_api:
         sampler.stop()
         await asyncio.to_thread(sampler.join)
         await comfy.command("size 0")
-    peak = max(sampler.peak, _status_kib("VmHWM")) if exact else sampler.peak
+    peak = max(sampler.peak, status_kib("VmHWM")) if exact else sampler.peak
     server, requests = await comfy.dump(), await discord_api.dump()
     finished = next(iter(server["finished"].values()))
     uploads = [

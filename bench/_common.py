@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from discomfy.comfy import ComfyService, ComfySettings
-from testing.comfy_server import FakeComfy
+from testing.comfy_server import FakeComfy, RecordedRequest
 
 PASS, FAIL, INFO, SKIP = "PASS", "FAIL", "info", "SKIP"
 
@@ -64,9 +64,9 @@ def ms(seconds: float) -> str:
 
 
 class TimedFake(FakeComfy):
-    """FakeComfy that stamps (time.perf_counter) each request's arrival and each final `executing` it sends.
+    """FakeComfy that keeps (time.monotonic) each request's arrival and each final `executing` it sends.
 
-    The stamps are taken in the fake's own middleware slot and socket writer; the fake itself is not edited.
+    The stamps come from the fake's own hooks (`request_answered`, `message_sending`); the fake is not edited.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -74,26 +74,19 @@ class TimedFake(FakeComfy):
         self.arrived: dict[tuple[str, str], float] = {}  # ("POST /prompt" | "GET /history" | "GET /view", key)
         self.finish_sent: dict[str, float] = {}  # prompt_id -> when `executing {node: null}` was handed to the socket
 
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        arrived = time.perf_counter()
-        response = await super()._middleware(request, handler)
-        route = request.path[4:] if request.path.startswith("/api/") else request.path
-        if request.method == "POST" and route == "/prompt":
-            body = await request.json()  # already read and cached by the fake's middleware
-            self.arrived["POST /prompt", str(body.get("prompt_id"))] = arrived
-        elif request.method == "GET" and route.startswith("/history/"):
-            self.arrived["GET /history", request.match_info.get("prompt_id", "")] = arrived
-        elif request.method == "GET" and route == "/view":
-            self.arrived["GET /view", request.query.get("filename", "")] = arrived
-        return response
+    def request_answered(self, request: RecordedRequest, response: web.StreamResponse) -> None:
+        if request.method == "POST" and request.route == "/prompt" and isinstance(request.json, dict):
+            self.arrived["POST /prompt", str(request.json.get("prompt_id"))] = request.received_at
+        elif request.method == "GET" and request.route.startswith("/history/"):
+            self.arrived["GET /history", request.route.removeprefix("/history/")] = request.received_at
+        elif request.method == "GET" and request.route == "/view":
+            self.arrived["GET /view", request.query.get("filename", "")] = request.received_at
 
-    async def _send_to_socket(self, ws: web.WebSocketResponse, event: Any, payload: Any) -> None:  # type: ignore[override]
+    def message_sending(self, event: str, payload: Any) -> None:
         if event == "executing" and isinstance(payload, dict) and payload.get("node") is None:
             prompt_id = payload.get("prompt_id")
             if isinstance(prompt_id, str):
-                self.finish_sent[prompt_id] = time.perf_counter()
-        await FakeComfy._send_to_socket(ws, event, payload)
+                self.finish_sent[prompt_id] = time.monotonic()
 
 
 def settings_for(url: str, download_dir: Path, **overrides: Any) -> ComfySettings:
@@ -115,13 +108,12 @@ async def started(
 
 def stamp_final_messages(service: ComfyService) -> dict[str, float]:
     """Instrument the service's tracker (this instance only): prompt_id -> when `executing null` was dispatched."""
-    tracker = service._tracker
-    assert tracker is not None
+    tracker = service.tracker
     stamps: dict[str, float] = {}
     original = tracker.dispatch_text
 
     def stamped(raw: str) -> None:
-        now = time.perf_counter()
+        now = time.monotonic()
         if raw.startswith('{"type": "executing"') and '"node": null' in raw:
             stamps[json.loads(raw)["data"]["prompt_id"]] = now
         original(raw)

@@ -126,8 +126,7 @@ async def discomfy(
     async with ComfyService(settings, session=session) as service:
         if not await service.wait_connected(10):
             raise RuntimeError("the ComfyService did not connect")
-        tracker = service._tracker
-        assert tracker is not None
+        tracker = service.tracker
         before = tracker.messages
         jobs = await asyncio.gather(*(service.submit(graph) for graph in graphs))
         await asyncio.gather(*(_follow(job, seen) for job in jobs))

@@ -17,7 +17,7 @@ import aiohttp
 
 from bench._common import LoopLag, Row, graph, ms, started, verdict
 from bench._mix import STEPS, Message, Templates, build_mix
-from discomfy.comfy import ComfyService, JobStatus, Progress
+from discomfy.comfy import ComfyService, Progress, PromptStatus
 from discomfy.comfy.tracker import ComfyTracker
 from testing.comfy_server import FakeComfy
 
@@ -87,7 +87,7 @@ def routed_correctly(service: ComfyService, ids: list[str], mix: list[Message]) 
     return (
         set(jobs) <= set(ids)
         and touched == addressed & set(jobs)
-        and all(jobs[pid].status is JobStatus.RUNNING and jobs[pid].progress == final for pid in touched)
+        and all(jobs[pid].status is PromptStatus.RUNNING and jobs[pid].progress == final for pid in touched)
         and all(jobs[pid].latest_preview is not None for pid in touched)
     )
 
@@ -122,8 +122,7 @@ async def in_process(tmp: Path, templates: Templates, counts: list[int], total: 
             scenarios.append(_Scenario(count, service, ids, mix, stall, refresh, scan, queue_bytes, lost, [], []))
         for _ in range(repeats):
             for sc in scenarios:
-                assert sc.service._tracker is not None
-                rate, wall_rate = dispatch_rate(sc.service._tracker, sc.mix)
+                rate, wall_rate = dispatch_rate(sc.service.tracker, sc.mix)
                 sc.rates.append(rate)
                 sc.wall_rates.append(wall_rate)
             await asyncio.sleep(0)
@@ -153,7 +152,7 @@ async def _queue_refresh_cost(service: ComfyService) -> tuple[float, float]:
     missing = [  # the same comprehension as ComfyService._refresh_positions, on the same QueueState methods
         job
         for job in service.jobs.values()
-        if job.status is JobStatus.QUEUED
+        if job.status is PromptStatus.QUEUED
         and not job.finishing
         and not state.is_running(job.prompt_id)
         and state.position(job.prompt_id) is None

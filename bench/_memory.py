@@ -20,14 +20,15 @@ _REPO = Path(__file__).resolve().parent.parent
 _STATUS = Path("/proc/self/status")
 
 
-def _status_kib(field: str) -> int:
+def status_kib(field: str) -> int:
+    """A `/proc/self/status` field in KiB (`VmRSS`, `VmHWM`)."""
     for line in _STATUS.read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _reset_peak() -> bool:
+def reset_peak() -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0); False where the kernel does not allow it."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -41,13 +42,13 @@ class RssSampler(threading.Thread):
 
     def __init__(self) -> None:
         super().__init__(name="bench-rss-sampler", daemon=True)
-        self.peak = _status_kib("VmRSS")
+        self.peak = status_kib("VmRSS")
         self.samples = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(0.002):
-            self.peak = max(self.peak, _status_kib("VmRSS"))
+            self.peak = max(self.peak, status_kib("VmRSS"))
             self.samples += 1
 
     def stop(self) -> None:
@@ -86,17 +87,17 @@ async def _measure(proc: asyncio.subprocess.Process, root: Path, size: int, labe
         warm = await (await service.submit(graph(1))).result()  # same code path once: imports, pools, buffers
         await _command(proc, f"size {size}")
         gc.collect()
-        baseline = _status_kib("VmRSS")
-        exact = _reset_peak()
+        baseline = status_kib("VmRSS")
+        exact = reset_peak()
         sampler = RssSampler()
         sampler.start()
         async with LoopLag() as lag:
             job = await service.submit(graph(2))
             result = await job.result()
-            done = time.perf_counter()
+            done = time.monotonic()
         sampler.stop()
         await asyncio.to_thread(sampler.join)
-        peak = max(sampler.peak, _status_kib("VmHWM")) if exact else sampler.peak
+        peak = max(sampler.peak, status_kib("VmHWM")) if exact else sampler.peak
         downloaded = result.files[0]
         if downloaded.size != size or downloaded.path.stat().st_size != size:
             raise RuntimeError(f"downloaded {downloaded.size} bytes, expected {size}")

@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from testing.botkit import install_models
-from testing.comfy_server import FakeComfy, _ServerState
+from testing.comfy_server import FakeComfy, RecordedRequest
 from testing.discord_api import FakeDiscordAPI
 
 _LINE_LIMIT = 1 << 16
@@ -39,7 +39,8 @@ _REPO = Path(__file__).resolve().parent.parent
 class StampedComfy(FakeComfy):
     """FakeComfy that stamps each prompt's POST arrival, start, `execution_start` send and finish (history written).
 
-    The stamps are taken in the fake's own middleware slot, message hook and history dict; the fake is not edited.
+    The stamps come from the fake's own hooks (`request_answered`, `prompt_event`, `message_sending`,
+    `prompt_finished`); the fake is not edited.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -49,30 +50,22 @@ class StampedComfy(FakeComfy):
         self.start_sent: dict[str, float] = {}  # prompt_id -> `execution_start` handed to its socket
         self.finished: dict[str, float] = {}  # prompt_id -> history entry written (the job is done on the server)
 
-    async def _start_server(self, port: int) -> None:
-        await super()._start_server(port)
-        self._state.history = _StampedHistory(self.finished)
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        arrived = time.monotonic()
-        response = await super()._middleware(request, handler)
-        route = request.path[4:] if request.path.startswith("/api/") else request.path
-        if request.method == "POST" and route == "/prompt" and isinstance(response, web.Response):
+    def request_answered(self, request: RecordedRequest, response: web.StreamResponse) -> None:
+        if request.method == "POST" and request.route == "/prompt" and isinstance(response, web.Response):
             answer = json.loads(response.body) if response.status == 200 and response.body else {}
             if "prompt_id" in answer:  # the client's own id, or the one the server made up
-                self.posted[answer["prompt_id"]] = arrived
-        return response
+                self.posted[answer["prompt_id"]] = request.received_at
 
-    def _add_message(self, st: _ServerState, run: Any, event: str, data: dict[str, Any], *, broadcast: bool) -> None:
+    def prompt_event(self, prompt_id: str, event: str) -> None:
         if event == "execution_start":
-            self.started[run.prompt_id] = time.monotonic()
-        super()._add_message(st, run, event, data, broadcast=broadcast)
+            self.started[prompt_id] = time.monotonic()
 
-    async def _send_to_socket(self, ws: web.WebSocketResponse, event: Any, payload: Any) -> None:  # type: ignore[override]
+    def message_sending(self, event: str, payload: Any) -> None:
         if event == "execution_start" and isinstance(payload, dict):
             self.start_sent.setdefault(str(payload.get("prompt_id")), time.monotonic())
-        await FakeComfy._send_to_socket(ws, event, payload)
+
+    def prompt_finished(self, prompt_id: str) -> None:
+        self.finished.setdefault(prompt_id, time.monotonic())
 
     def dump(self) -> dict[str, Any]:
         routes: dict[str, int] = {}
@@ -93,18 +86,6 @@ class StampedComfy(FakeComfy):
             stamps.clear()
         self.requests.clear()
         self.ws_connections = 0
-
-
-class _StampedHistory(dict[str, Any]):
-    """The fake's history dict; writing an entry stamps the moment the prompt finished on the server."""
-
-    def __init__(self, stamps: dict[str, float]) -> None:
-        super().__init__()
-        self._stamps = stamps
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._stamps.setdefault(key, time.monotonic())
 
 
 def _discord_dump(fake: FakeDiscordAPI) -> list[dict[str, Any]]:

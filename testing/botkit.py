@@ -37,7 +37,7 @@ from discomfy.jobs import JobManager
 from discomfy.store import JobRecord, JobStore
 from testing import payloads
 from testing.comfy_server import FakeComfy
-from testing.discord_api import FakeDiscordAPI, RecordedRequest, _Fault, _Reply
+from testing.discord_api import FakeDiscordAPI, Fault, RecordedRequest, Reply
 from testing.payloads import Payload
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
@@ -242,21 +242,21 @@ class StrictDiscordAPI(FakeDiscordAPI):
         self.min_edit_gap = min_edit_gap
         self.rate_limited: list[RecordedRequest] = []
         self._last_edit: dict[int, float] = {}
-        self._upload_faults: list[tuple[re.Pattern[str], _Fault]] = []
+        self._upload_faults: list[tuple[re.Pattern[str], Fault]] = []
 
     def fail_next_upload(
         self, status: int, *, filename: str = r"^(?!preview\.)", retry_after: float | None = None, times: int = 1
     ) -> None:
         """Answer the next `times` requests carrying a matching file with `status` (429 with `retry_after`)."""
-        fault = _Fault(None, re.compile(""), status, retry_after, times, None, False)
+        fault = Fault(status, retry_after, remaining=times)
         self._upload_faults.append((re.compile(filename), fault))
 
-    def _dispatch(self, record: RecordedRequest, *, in_api: bool) -> _Reply:
+    def dispatch(self, record: RecordedRequest, *, in_api: bool) -> Reply:
         for pattern, fault in self._upload_faults:
             if fault.remaining > 0 and any(pattern.search(f.filename) for f in record.files):
                 fault.remaining -= 1
                 record.injected = True
-                return self._fault_reply(fault)
+                return self.fault_reply(fault)
         if self.min_edit_gap is not None and record.method == "PATCH" and "/messages/" in record.path:
             message_id = _edited_message(self, record)
             now = time.monotonic()
@@ -264,9 +264,9 @@ class StrictDiscordAPI(FakeDiscordAPI):
             if message_id is not None and last is not None and now - last < self.min_edit_gap:
                 self.rate_limited.append(record)
                 record.injected = True
-                return self._fault_reply(_Fault(None, re.compile(""), 429, self.min_edit_gap, 1, None, False))
-            reply = super()._dispatch(record, in_api=in_api)
+                return self.fault_reply(Fault(429, self.min_edit_gap))
+            reply = super().dispatch(record, in_api=in_api)
             if message_id is not None and reply.status == 200:
                 self._last_edit[message_id] = now
             return reply
-        return super()._dispatch(record, in_api=in_api)
+        return super().dispatch(record, in_api=in_api)

@@ -15,6 +15,10 @@ Typical use::
 Test controls: :meth:`FakeComfy.hold` / :meth:`FakeComfy.release`, :meth:`FakeComfy.drop_websockets`,
 :meth:`FakeComfy.restart`, :attr:`FakeComfy.stall_http`, :attr:`FakeComfy.output_size`,
 :attr:`FakeComfy.requests` and friends.
+
+Hooks for subclasses (no-ops here; the benchmarks override them to take time stamps):
+:meth:`FakeComfy.request_answered`, :meth:`FakeComfy.prompt_event`, :meth:`FakeComfy.message_sending`,
+:meth:`FakeComfy.prompt_finished`.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ import json
 import logging
 import os
 import shutil
+import socket
 import struct
 import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +174,8 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     json: Any
+    #: ``time.monotonic()`` when the request arrived (before ``stall_http``).
+    received_at: float = 0.0
 
     @property
     def route(self) -> str:
@@ -295,6 +302,16 @@ class _Engine:
         await asyncio.to_thread(_write_file, path, data, self._fake.output_size)
 
 
+@contextlib.contextmanager
+def _reserved(port: int) -> Iterator[None]:
+    """Hold 127.0.0.1:port bound but not listening: connecting is refused, and no other socket (another
+    test worker's server, or an outgoing connection) is given the port until the fake listens on it again."""
+    with socket.socket() as placeholder:
+        placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        placeholder.bind(("127.0.0.1", port))
+        yield
+
+
 def _write_file(path: Path, data: bytes, size: int | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -374,6 +391,7 @@ class FakeComfy:
         for d in (self._output_dir, self._input_dir, self._temp_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._held = False
+        self._starts_left: int | None = None  # release(count): prompts to start before holding again
         self._state = _ServerState()
         self._runner: web.AppRunner | None = None
         self._closed = False
@@ -404,10 +422,11 @@ class FakeComfy:
         # Queue, history, cache and the number counter start afresh; running and pending jobs
         # vanish without a message; files on disk (output, input, temp) stay; hold() stays.
         await self._stop_server()
-        if downtime > 0:
-            await asyncio.sleep(downtime)
-        self._state = _ServerState()
-        await self._start_server(self.port)
+        with _reserved(self.port):  # refused meanwhile, and no other process can take the port
+            if downtime > 0:
+                await asyncio.sleep(downtime)
+            self._state = _ServerState()
+            await self._start_server(self.port)
 
     async def _start_server(self, port: int) -> None:
         st = self._state
@@ -438,15 +457,33 @@ class FakeComfy:
             await self._runner.cleanup()
             self._runner = None
 
+    # ------------------------------------------------------------------ hooks for subclasses
+
+    def request_answered(self, request: RecordedRequest, response: web.StreamResponse) -> None:
+        """Hook: ``request`` (in ``requests`` since it arrived) was handled and ``response`` is about to go out."""
+
+    def prompt_event(self, prompt_id: str, event: str) -> None:
+        """Hook: the executor recorded ``event`` (``execution_start``, ``executed``, ...) for ``prompt_id``."""
+
+    def message_sending(self, event: str, payload: Any) -> None:
+        """Hook: ``payload`` (a JSON object, or a binary frame's bytes) is about to be written to a client's socket."""
+
+    def prompt_finished(self, prompt_id: str) -> None:
+        """Hook: the prompt's history entry was written; it is finished on the server."""
+
     # ------------------------------------------------------------------ test controls
 
     def hold(self) -> None:
         """Keep the worker from starting the next prompt (queued jobs stay pending)."""
         self._held = True
+        self._starts_left = None
 
-    def release(self) -> None:
-        """Let the worker pick up prompts again after :meth:`hold`."""
+    def release(self, count: int | None = None) -> None:
+        """Let the worker pick up prompts again after :meth:`hold`; with ``count``, start that many, then hold."""
+        if count is not None and count < 1:
+            raise ValueError("release(count) needs a count of at least 1")
         self._held = False
+        self._starts_left = count
         self._state.work_event.set()
 
     def stall(self, seconds: float) -> None:
@@ -598,6 +635,7 @@ class FakeComfy:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        received_at = time.monotonic()
         body: Any = None
         if request.method == "POST" and not request.content_type.startswith("multipart/"):
             raw = await request.read()
@@ -605,13 +643,14 @@ class FakeComfy:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
-        self.requests.append(RecordedRequest(request.method, request.path, dict(request.query), body))
-        route = request.path[4:] if request.path.startswith("/api/") else request.path
-        if self.stall_http > 0 and route != "/ws":
+        record = RecordedRequest(request.method, request.path, dict(request.query), body, received_at)
+        self.requests.append(record)
+        if self.stall_http > 0 and record.route != "/ws":
             await asyncio.sleep(self.stall_http)
         response: web.StreamResponse = await handler(request)
-        if self.delay_answers.get(route):
-            await asyncio.sleep(self.delay_answers[route])
+        if self.delay_answers.get(record.route):
+            await asyncio.sleep(self.delay_answers[record.route])
+        self.request_answered(record, response)
         return response
 
     def _send(self, st: _ServerState, event: Any, data: Any, sid: str | None) -> None:
@@ -633,10 +672,10 @@ class FakeComfy:
             finally:
                 st.outbox.task_done()
 
-    @staticmethod
-    async def _send_to_socket(ws: web.WebSocketResponse, event: Any, payload: Any) -> None:
+    async def _send_to_socket(self, ws: web.WebSocketResponse, event: Any, payload: Any) -> None:
         if ws.closed:
             return
+        self.message_sending(event, payload)
         try:
             if isinstance(payload, (bytes, bytearray)):
                 await ws.send_bytes(bytes(payload))
@@ -1230,6 +1269,10 @@ class FakeComfy:
                 st.work_event.clear()
                 await st.work_event.wait()
             item = heapq.heappop(st.queue)
+            if self._starts_left is not None:
+                self._starts_left -= 1
+                if self._starts_left == 0:
+                    self.hold()
             item_id = st.task_counter
             st.currently_running[item_id] = item
             st.task_counter += 1
@@ -1256,6 +1299,7 @@ class FakeComfy:
                 },
                 "meta": run.meta if run.success else {},
             }
+            self.prompt_finished(prompt_id)
             self._queue_updated(st)
             if st.client_id is not None:
                 self._send(st, "executing", {"node": None, "prompt_id": prompt_id}, st.client_id)
@@ -1266,6 +1310,7 @@ class FakeComfy:
     ) -> None:
         data = {**data, "timestamp": _now_ms()}
         run.messages.append([event, data])
+        self.prompt_event(run.prompt_id, event)
         if st.client_id is not None or broadcast:
             self._send(st, event, data, st.client_id)
 

@@ -174,18 +174,24 @@ class FakeInteraction:
 
 
 @dataclass
-class _Fault:
-    method: str | None
-    pattern: re.Pattern[str]
+class Fault:
+    """An injected failure: the next ``remaining`` requests it matches are answered ``status`` (see ``fail_next``)."""
+
     status: int
-    retry_after: float | None
-    remaining: int
-    body: Any
-    is_global: bool
+    retry_after: float | None = None
+    remaining: int = 1
+    #: ``None`` matches any method.
+    method: str | None = None
+    #: Searched in the recorded path; the default matches every path.
+    pattern: re.Pattern[str] = field(default_factory=lambda: re.compile(""))
+    body: Any = None
+    is_global: bool = False
 
 
 @dataclass
-class _Reply:
+class Reply:
+    """The fake's answer to one request, before it becomes an aiohttp response."""
+
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -211,7 +217,7 @@ def _invalid_form(path: str, code: str, message: str) -> _HTTPError:
 # --- the fake -------------------------------------------------------------------------------------
 
 
-_Handler = Callable[["FakeDiscordAPI", RecordedRequest, re.Match[str]], _Reply]
+_Handler = Callable[["FakeDiscordAPI", RecordedRequest, re.Match[str]], Reply]
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = []
 
 
@@ -271,7 +277,7 @@ class FakeDiscordAPI:
         self.commands: dict[int | None, list[Payload]] = {}
 
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
-        self._faults: list[_Fault] = []
+        self._faults: list[Fault] = []
         self._blobs: dict[int, tuple[bytes, str]] = {}
         self._changed = asyncio.Event()
         self._server: TestServer | None = None
@@ -359,7 +365,7 @@ class FakeDiscordAPI:
         ``HTTPClient``.  Five attempts in all.
         """
         self._faults.append(
-            _Fault(
+            Fault(
                 method=None if method in (None, "*") else method.upper(),
                 pattern=re.compile(path_pattern),
                 status=status,
@@ -503,13 +509,13 @@ class FakeDiscordAPI:
         )
         try:
             await self._read_body(request, record)
-            reply = self._dispatch(record, in_api=in_api)
+            reply = self.dispatch(record, in_api=in_api)
         except _HTTPError as exc:
-            reply = _Reply(exc.status, exc.body)
+            reply = Reply(exc.status, exc.body)
         except Exception as exc:  # a bug in the fake or a body it cannot read: fail fast
             # 400 rather than 500, which discord.py would retry for ~25 s.
             record.fake_error = repr(exc)
-            reply = _Reply(400, {"code": 0, "message": f"FakeDiscordAPI could not handle this: {exc!r}"})
+            reply = Reply(400, {"code": 0, "message": f"FakeDiscordAPI could not handle this: {exc!r}"})
         record.status = reply.status
         if reply.raw is None and reply.status != 204 and reply.body is not None:
             # A snapshot: the store keeps changing the live message dictionaries.
@@ -563,16 +569,21 @@ class FakeDiscordAPI:
             )
         )
 
-    def _dispatch(self, record: RecordedRequest, *, in_api: bool) -> _Reply:
+    def dispatch(self, record: RecordedRequest, *, in_api: bool) -> Reply:
+        """Answer one recorded request: an injected fault, else the route's handler, else 404.
+
+        The hook for a stricter fake: a subclass may answer some requests itself (set ``record.injected`` when it
+        refuses one) and hand the rest to ``super().dispatch``. ``in_api`` is False for CDN paths.
+        """
         fault = self._take_fault(record)
         if fault is not None:
             record.injected = True
-            return self._fault_reply(fault)
+            return self.fault_reply(fault)
         if not in_api:
             if record.method == "GET" and record.path.startswith("/attachments/"):
                 return self._cdn(record)
             record.unhandled = True
-            return _Reply(404, {"code": 0, "message": "404: Not Found"})
+            return Reply(404, {"code": 0, "message": "404: Not Found"})
         for method, pattern, handler_name in _ROUTES:
             if method != record.method:
                 continue
@@ -582,9 +593,9 @@ class FakeDiscordAPI:
                 handler: _Handler = getattr(type(self), handler_name)
                 return handler(self, record, match)
         record.unhandled = True
-        return _Reply(404, {"code": 0, "message": "404: Not Found"})
+        return Reply(404, {"code": 0, "message": "404: Not Found"})
 
-    def _take_fault(self, record: RecordedRequest) -> _Fault | None:
+    def _take_fault(self, record: RecordedRequest) -> Fault | None:
         for fault in self._faults:
             if fault.remaining <= 0:
                 continue
@@ -596,7 +607,8 @@ class FakeDiscordAPI:
             return fault
         return None
 
-    def _fault_reply(self, fault: _Fault) -> _Reply:
+    def fault_reply(self, fault: Fault) -> Reply:
+        """Discord's answer for ``fault``: a 429 with its body and rate-limit headers, or the status's usual error."""
         if fault.status == 429:
             retry_after = fault.retry_after if fault.retry_after is not None else 1.0
             headers = {
@@ -615,15 +627,15 @@ class FakeDiscordAPI:
                 "retry_after": retry_after,
                 "global": fault.is_global,
             }
-            return _Reply(429, body, headers)
+            return Reply(429, body, headers)
         if fault.body is not None:
-            return _Reply(fault.status, fault.body)
+            return Reply(fault.status, fault.body)
         if fault.status in _TEXT_ERRORS:
-            return _Reply(fault.status, raw=_TEXT_ERRORS[fault.status].encode(), content_type="text/html")
+            return Reply(fault.status, raw=_TEXT_ERRORS[fault.status].encode(), content_type="text/html")
         body = _DEFAULT_ERRORS.get(fault.status, {"code": 0, "message": f"{fault.status}: Error"})
-        return _Reply(fault.status, body)
+        return Reply(fault.status, body)
 
-    def _to_response(self, reply: _Reply, record: RecordedRequest) -> web.StreamResponse:
+    def _to_response(self, reply: Reply, record: RecordedRequest) -> web.StreamResponse:
         headers = {"Via": "1.1 google", **self._ratelimit_headers(record), **reply.headers}
         if reply.raw is not None:
             return web.Response(
@@ -670,14 +682,14 @@ class FakeDiscordAPI:
     # --- users, application, commands -----------------------------------------------------------
 
     @_route("GET", r"/users/@me")
-    def _get_me(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _get_me(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
-        return _Reply(200, self.bot_user)
+        return Reply(200, self.bot_user)
 
     @_route("GET", r"/oauth2/applications/@me")
-    def _get_application(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _get_application(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
-        return _Reply(
+        return Reply(
             200,
             {
                 "id": str(self.application_id),
@@ -734,29 +746,29 @@ class FakeDiscordAPI:
         return command
 
     @_route("GET", _COMMANDS)
-    def _list_commands(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _list_commands(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         self._check_app(match)
-        return _Reply(200, self.commands.get(self._guild_of(match), []))
+        return Reply(200, self.commands.get(self._guild_of(match), []))
 
     @_route("PUT", _COMMANDS)
-    def _put_commands(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _put_commands(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         self._check_app(match)
         guild_id = self._guild_of(match)
         stored = [self._store_command(guild_id, body) for body in record.json or []]
         self.commands[guild_id] = stored
-        return _Reply(200, stored)
+        return Reply(200, stored)
 
     @_route("POST", _COMMANDS)
-    def _post_command(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _post_command(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         self._check_app(match)
         guild_id = self._guild_of(match)
         command = self._store_command(guild_id, record.json or {})
         existing = self.commands.setdefault(guild_id, [])
         existing[:] = [c for c in existing if c["id"] != command["id"]] + [command]
-        return _Reply(201, command)
+        return Reply(201, command)
 
     def _find_command(self, match: re.Match[str]) -> tuple[list[Payload], Payload]:
         commands = self.commands.get(self._guild_of(match), [])
@@ -766,26 +778,26 @@ class FakeDiscordAPI:
         raise _HTTPError(404, UNKNOWN_COMMAND)
 
     @_route("GET", _COMMANDS + r"/(?P<cmd>\d+)")
-    def _get_command(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _get_command(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         self._check_app(match)
-        return _Reply(200, self._find_command(match)[1])
+        return Reply(200, self._find_command(match)[1])
 
     @_route("PATCH", _COMMANDS + r"/(?P<cmd>\d+)")
-    def _patch_command(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _patch_command(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         self._check_app(match)
         _commands, command = self._find_command(match)
         command.update(record.json or {})
-        return _Reply(200, command)
+        return Reply(200, command)
 
     @_route("DELETE", _COMMANDS + r"/(?P<cmd>\d+)")
-    def _delete_command(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _delete_command(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         self._check_app(match)
         commands, command = self._find_command(match)
         commands.remove(command)
-        return _Reply(204)
+        return Reply(204)
 
     # --- interactions ---------------------------------------------------------------------------
 
@@ -833,7 +845,7 @@ class FakeDiscordAPI:
         return msg
 
     @_route("POST", r"/interactions/(?P<iid>\d+)/(?P<token>[^/]+)/callback")
-    def _callback(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _callback(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         inter = self._interaction_for(match["token"], int(match["iid"]))
         if inter.expired or inter.interaction_id != int(match["iid"]):
             raise _HTTPError(404, UNKNOWN_INTERACTION)
@@ -875,7 +887,7 @@ class FakeDiscordAPI:
         inter.callback_type = callback_type
         inter.callback_data = data
         if record.query.get("with_response") not in ("1", "true", "True"):
-            return _Reply(204)
+            return Reply(204)
         summary: Payload = {
             "id": str(inter.interaction_id),
             "type": 3 if inter.source_message_id else 2,
@@ -886,7 +898,7 @@ class FakeDiscordAPI:
             summary["response_message_id"] = message["id"]
         if callback_type == AUTOCOMPLETE_RESULT:
             summary["type"] = 4
-        return _Reply(200, {"interaction": summary, "resource": resource})
+        return Reply(200, {"interaction": summary, "resource": resource})
 
     @staticmethod
     def _validate_choices(choices: list[Payload]) -> None:
@@ -913,26 +925,26 @@ class FakeDiscordAPI:
         return self.messages[message_id]
 
     @_route("GET", _WEBHOOK_MESSAGE)
-    def _get_webhook_message(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _get_webhook_message(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         inter = self._webhook_interaction(match)
-        return _Reply(200, self._webhook_message(inter, match["mid"]))
+        return Reply(200, self._webhook_message(inter, match["mid"]))
 
     @_route("PATCH", _WEBHOOK_MESSAGE)
-    def _patch_webhook_message(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _patch_webhook_message(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         inter = self._webhook_interaction(match)
         message = self._webhook_message(inter, match["mid"])
         self._edit_message(message, record.json or {}, record)
-        return _Reply(200, message)
+        return Reply(200, message)
 
     @_route("DELETE", _WEBHOOK_MESSAGE)
-    def _delete_webhook_message(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _delete_webhook_message(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         inter = self._webhook_interaction(match)
         message = self._webhook_message(inter, match["mid"])
         self._remove(int(message["id"]))
-        return _Reply(204)
+        return Reply(204)
 
     @_route("POST", _WEBHOOK)
-    def _followup(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _followup(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         inter = self._webhook_interaction(match)
         body = record.json or {}
         original = self.messages.get(inter.original_message_id) if inter.original_message_id is not None else None
@@ -944,8 +956,8 @@ class FakeDiscordAPI:
         else:
             message = self._new_message(inter.channel_id, inter.guild_id, body, record, inter=inter)
         if record.query.get("wait") not in ("1", "true", "True"):
-            return _Reply(204)
-        return _Reply(200, message)
+            return Reply(204)
+        return Reply(200, message)
 
     # --- channels -------------------------------------------------------------------------------
 
@@ -956,22 +968,22 @@ class FakeDiscordAPI:
         return channel
 
     @_route("GET", r"/channels/(?P<cid>\d+)")
-    def _get_channel(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _get_channel(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
-        return _Reply(200, self._channel(int(match["cid"])))
+        return Reply(200, self._channel(int(match["cid"])))
 
     @_route("POST", r"/channels/(?P<cid>\d+)/typing")
-    def _typing(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _typing(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
-        return _Reply(204)
+        return Reply(204)
 
     @_route("POST", r"/channels/(?P<cid>\d+)/messages")
-    def _post_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _post_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         channel = self._channel(int(match["cid"]))
         guild_id = int(channel["guild_id"]) if channel.get("guild_id") else None
         message = self._new_message(int(match["cid"]), guild_id, record.json or {}, record)
-        return _Reply(200, message)
+        return Reply(200, message)
 
     def _channel_message(self, match: re.Match[str]) -> Payload:
         message = self.messages.get(int(match["mid"]))
@@ -980,26 +992,26 @@ class FakeDiscordAPI:
         return message
 
     @_route("GET", _CHANNEL_MESSAGE)
-    def _get_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _get_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
-        return _Reply(200, self._channel_message(match))
+        return Reply(200, self._channel_message(match))
 
     @_route("PATCH", _CHANNEL_MESSAGE)
-    def _patch_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _patch_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         message = self._channel_message(match)
         self._edit_message(message, record.json or {}, record)
-        return _Reply(200, message)
+        return Reply(200, message)
 
     @_route("DELETE", _CHANNEL_MESSAGE)
-    def _delete_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> _Reply:
+    def _delete_channel_message(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         self._remove(int(self._channel_message(match)["id"]))
-        return _Reply(204)
+        return Reply(204)
 
     # --- CDN ------------------------------------------------------------------------------------
 
-    def _cdn(self, record: RecordedRequest) -> _Reply:
+    def _cdn(self, record: RecordedRequest) -> Reply:
         # /attachments/{id}/{filename} (user attachments) or
         # /attachments/{channel_id}/{id}/{filename} (files the bot uploaded)
         parts = record.path.strip("/").split("/")
@@ -1007,9 +1019,9 @@ class FakeDiscordAPI:
         if len(parts) >= 3 and parts[-2].isdigit():
             blob = self._blobs.get(int(parts[-2]))
         if blob is None:
-            return _Reply(404, raw=b"Not Found", content_type="text/plain")
+            return Reply(404, raw=b"Not Found", content_type="text/plain")
         data, content_type = blob
-        return _Reply(200, raw=data, content_type=content_type)
+        return Reply(200, raw=data, content_type=content_type)
 
     # --- message store --------------------------------------------------------------------------
 

@@ -57,3 +57,22 @@ async def fake_comfy_factory() -> AsyncIterator[Callable[..., Awaitable[FakeComf
 
 
 # --- end fake ComfyUI fixtures ---
+
+
+# --- isolation ---
+import logging  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_logging() -> Iterator[None]:
+    """Undo what a test's code configured on the root logger (the command line's setup_logging), so that no test
+    depends on which tests ran before it in the same process; xdist workers each run a different subset."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+# --- end isolation ---

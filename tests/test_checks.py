@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def closed_port_url() -> str:
+@pytest.fixture
+def closed_url() -> Iterator[str]:
+    """A loopback URL nothing answers on: the port stays bound (not listening) for the test, so connecting is
+    refused and no other test worker's server can be given it meanwhile."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 async def test_everything_fine_against_the_fake_server_exits_zero(
@@ -120,10 +123,14 @@ async def test_missing_token_explains_where_to_get_it_and_where_to_put_it(
 
 
 async def test_unreachable_comfyui_names_the_url_and_how_to_change_it(
-    workflows_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    closed_url: str,
+    workflows_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
-    url = closed_port_url()
+    url = closed_url
     config = write_config(tmp_path, url, workflows_dir)
 
     code = await run_checks(config)
@@ -187,13 +194,13 @@ async def test_missing_model_file_is_named(
 
 
 async def test_every_problem_is_listed_at_once(
-    workflows_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    closed_url: str, workflows_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (workflows_dir / "broken.yaml").write_text("graph: nowhere.json\n", encoding="utf-8")
     (workflows_dir / "other.yaml").write_text(
         "graph: txt2img_sdxl.json\nparameters:\n  prompt: {node: '99', input: text, type: str}\n", encoding="utf-8"
     )
-    url = closed_port_url()
+    url = closed_url
     config = write_config(tmp_path, url, workflows_dir, "workflows_default: nope\n")
 
     code = await run_checks(config)
@@ -207,14 +214,18 @@ async def test_every_problem_is_listed_at_once(
 
 
 async def test_workflow_problems_are_all_reported_and_the_good_ones_still_checked(
-    workflows_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    closed_url: str,
+    workflows_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
     (workflows_dir / "broken.yaml").write_text("graph: nowhere.json\n", encoding="utf-8")
     (workflows_dir / "other.yaml").write_text(
         "graph: txt2img_sdxl.json\nparameters:\n  prompt: {node: '99', input: text, type: str}\n", encoding="utf-8"
     )
-    url = closed_port_url()
+    url = closed_url
     config = write_config(tmp_path, url, workflows_dir)
 
     code = await run_checks(config)
@@ -230,11 +241,11 @@ async def test_workflow_problems_are_all_reported_and_the_good_ones_still_checke
 
 
 def test_bot_py_check_runs_the_checks_and_exits_non_zero(
-    workflows_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    closed_url: str, workflows_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import bot as entry  # the entry script imports the whole bot; keep the other checks tests free of it
 
-    url = closed_port_url()
+    url = closed_url
     config = write_config(tmp_path, url, workflows_dir)
 
     code = entry.main(["--check", "--config", str(config)])

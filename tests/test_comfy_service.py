@@ -106,6 +106,11 @@ async def test_a_queued_job_reports_position_two_then_one_then_running(service, 
     watcher = asyncio.create_task(watch())
     await service.refresh_queue()
     assert (first.position, second.position, third.position) == (1, 2, 3)
+    # One prompt at a time: each place in line lasts until the service has seen it, however slow the machine.
+    fake_comfy.release(1)
+    await fake_comfy.wait_until(lambda: third.position == 2)
+    fake_comfy.release(1)
+    await fake_comfy.wait_until(lambda: third.position == 1)
     fake_comfy.release()
     await asyncio.wait_for(watcher, 20)
     sequence = [(e.position if isinstance(e, Queued) else type(e).__name__) for e in events]
@@ -116,7 +121,7 @@ async def test_a_queued_job_reports_position_two_then_one_then_running(service, 
 async def test_queue_positions_cost_one_queue_request_per_burst_not_one_per_job(service, fake_comfy):
     fake_comfy.hold()
     jobs = [await service.submit(sampler_graph(seed=i)) for i in range(10)]
-    await asyncio.sleep(0.3)
+    await fake_comfy.wait_until(lambda: all(job.position for job in jobs))
     queue_reads = [r for r in fake_comfy.requests if r.method == "GET" and r.path.endswith("/queue")]
     assert len(queue_reads) < len(jobs)
     assert sorted(job.position for job in jobs) == list(range(1, 11))
@@ -373,3 +378,13 @@ async def test_a_result_that_can_never_be_saved_fails_after_the_grace_period(fak
         job = await comfy.submit(sampler_graph(steps=1))
         with pytest.raises(OutputDownloadError):
             await asyncio.wait_for(job.result(), 15)
+
+
+async def test_the_tracker_is_the_one_socket_reader_and_only_while_the_service_runs(fake_comfy, tmp_path):
+    async with ComfyService(settings_for(fake_comfy, tmp_path)) as comfy:
+        assert await comfy.wait_connected(5)
+        await asyncio.wait_for((await comfy.submit(sampler_graph(steps=2))).result(), 20)
+        assert comfy.tracker.messages > 0
+        assert fake_comfy.ws_connections == 1
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = comfy.tracker

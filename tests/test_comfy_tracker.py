@@ -14,6 +14,7 @@ import pytest_asyncio
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.models import Progress, PromptStatus, Started
 from discomfy.comfy.tracker import ComfyTracker
+from testing.comfy_server import encode_preview_frame
 
 FIXTURES = Path(__file__).parent / "fixtures" / "comfy"
 
@@ -163,14 +164,14 @@ async def test_recorded_legacy_preview_goes_to_the_prompt_that_spoke_last(setup)
 
 
 async def test_a_slow_watcher_only_ever_holds_the_newest_preview(setup):
-    _, jobs, _ = setup
+    tracker, jobs, _ = setup
     job = jobs["a"]
-    job._started()
+    tracker.dispatch_text(message("execution_start", prompt_id="a", timestamp=1))
     stream = job.events()
     assert isinstance(await anext(stream), Started)  # catch-up; the watcher is now registered
     for index in range(50):
-        job._preview(bytes([index]), "image/jpeg", "3")
-    job._progress(1, 2, "3")
+        tracker.dispatch_binary(encode_preview_frame(bytes([index]), {"prompt_id": "a", "node_id": "3"}))
+    tracker.dispatch_text(message("progress", value=1, max=2, prompt_id="a", node="3"))
     first = await anext(stream)
     second = await anext(stream)
     assert first.image == bytes([49])

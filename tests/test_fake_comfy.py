@@ -978,6 +978,19 @@ async def test_hold_keeps_jobs_pending_until_release(fake_comfy, session, listen
         assert await get_json(session, f"{fake_comfy.url}/history/{pid}")
 
 
+async def test_release_with_a_count_starts_that_many_prompts_then_holds_again(fake_comfy, session):
+    fake_comfy.hold()
+    answers = [await post_prompt(session, fake_comfy, {"prompt": sampler_graph(1, seed=n)}) for n in range(3)]
+    ids = [answer["prompt_id"] for answer in answers]
+    fake_comfy.release(1)
+    await fake_comfy.wait_until(lambda: ids[0] in fake_comfy.history)
+    await fake_comfy.wait_until(lambda: fake_comfy.running_prompt_id is None)
+    assert (fake_comfy.held, fake_comfy.pending_prompt_ids) == (True, ids[1:])
+    fake_comfy.release()
+    await fake_comfy.wait_idle()
+    assert set(fake_comfy.history) == set(ids)
+
+
 async def test_stalled_http_lets_a_client_time_out(fake_comfy, session):
     fake_comfy.stall(0.5)
     with pytest.raises(asyncio.TimeoutError):

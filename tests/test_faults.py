@@ -2,7 +2,8 @@
 
 Every scenario counts its jobs: submitted, delivered (the result files uploaded to Discord), reported (the final
 message or the stored record says why it failed, was lost or cancelled) and lost (anything else at the end), and
-asserts lost == 0. `pytest -s` prints the table; each assertion message carries its row.
+asserts lost == 0. `pytest -s -n 0 tests/test_faults.py` prints the table (xdist workers keep -s output to
+themselves); each assertion message carries its row.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI, guard_loopback
 from tests.test_recovery import start_bot_process
 
+pytestmark = pytest.mark.slow
 SAYS_WHY = frozenset({"Failed", "Lost", "Cancelled", "Interrupted"})
 MANY = {"max_pending_per_user": 25, "max_pending_total": 200}
 
@@ -68,7 +70,7 @@ def table(rows: Sequence[Tally]) -> str:
 def _print_the_table() -> Iterator[None]:
     yield
     if ROWS:
-        print("\n\nFault suite\n" + table(ROWS))  # shown by pytest -s
+        print("\n\nFault suite\n" + table(ROWS))  # shown by pytest -s -n 0
 
 
 def account(tally: Tally) -> Tally:

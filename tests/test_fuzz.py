@@ -39,6 +39,7 @@ from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
 
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "config.example.yaml"
 UI_FORMAT = REPO / "tests" / "fixtures" / "workflows" / "ui_format.json"

@@ -17,11 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_fresh_heartbeat_with_both_connections_is_healthy(tmp_path):
     path = tmp_path / "data" / "health.json"
+    before = time.time()
     write_health(path, discord_ready=True, comfy_connected=True)
+    after = time.time()
     beat = json.loads(path.read_text())
     assert beat["discord_ready"] is True
     assert beat["comfy_connected"] is True
-    assert abs(beat["updated"] - time.time()) < 5
+    assert before <= beat["updated"] <= after
     healthy, reason = check_health(path)
     assert healthy, reason
     assert reason.startswith("healthy")

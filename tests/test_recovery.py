@@ -17,6 +17,7 @@ from testing.botkit import install_models, make_config, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI
 
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -115,6 +115,17 @@ class ComfyService:
         return self._client
 
     @property
+    def tracker(self) -> ComfyTracker:
+        """The one WebSocket reader, for diagnostics and benchmarks (`messages`, `last_message_at`, `queue_remaining`).
+
+        Raises:
+            RuntimeError: the service is not started (or already closed).
+        """
+        if self._tracker is None:
+            raise RuntimeError("ComfyService is not started")
+        return self._tracker
+
+    @property
     def connected(self) -> bool:
         return self._tracker is not None and self._tracker.connected.is_set()
 
