@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,16 +233,19 @@ async def start_bot(
 class StrictDiscordAPI(FakeDiscordAPI):
     """The fake Discord, plus per-message edit rate limits and faults aimed at uploads.
 
-    `min_edit_gap`: an edit of a message less than this many seconds after the previous accepted edit of the
-    same message is answered 429 (Discord limits edits per message much like this); `rate_limited` counts them.
+    `min_edit_gap` and `burst`: an edit of a message is answered 429 when the `burst` accepted edits before it
+    all lie within `min_edit_gap` seconds (Discord's buckets allow a short burst, then limit the rate much like
+    this); `rate_limited` counts them. The bot paces progress edits one per interval and sends the final result
+    at once, so `burst=2` is what it must stay within.
     `fail_next_upload(...)`: the next request carrying a file whose name matches `filename` gets `status`.
     """
 
-    def __init__(self, *, min_edit_gap: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, min_edit_gap: float | None = None, burst: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.min_edit_gap = min_edit_gap
+        self.burst = burst
         self.rate_limited: list[RecordedRequest] = []
-        self._last_edit: dict[int, float] = {}
+        self._last_edits: dict[int, deque[float]] = {}
         self._upload_faults: list[tuple[re.Pattern[str], Fault]] = []
 
     def fail_next_upload(
@@ -260,13 +264,13 @@ class StrictDiscordAPI(FakeDiscordAPI):
         if self.min_edit_gap is not None and record.method == "PATCH" and "/messages/" in record.path:
             message_id = _edited_message(self, record)
             now = time.monotonic()
-            last = self._last_edit.get(message_id or 0)
-            if message_id is not None and last is not None and now - last < self.min_edit_gap:
+            recent = self._last_edits.setdefault(message_id or 0, deque(maxlen=self.burst))
+            if message_id is not None and len(recent) == self.burst and now - recent[0] < self.min_edit_gap:
                 self.rate_limited.append(record)
                 record.injected = True
                 return self.fault_reply(Fault(429, self.min_edit_gap))
             reply = super().dispatch(record, in_api=in_api)
             if message_id is not None and reply.status == 200:
-                self._last_edit[message_id] = now
+                recent.append(now)
             return reply
         return super().dispatch(record, in_api=in_api)

@@ -26,9 +26,9 @@ async def kit(fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Pat
 
 @pytest_asyncio.fixture
 async def strict_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StrictDiscordAPI]:
-    """A fake Discord that answers 429 to an edit of a message less than the kit's edit interval after the last one."""
+    """A fake Discord that answers 429 to a third edit of a message within the kit's edit interval."""
     guard_loopback(monkeypatch)
-    async with StrictDiscordAPI(min_edit_gap=BASE_CONFIG["uploads"]["edit_interval"]) as fake:
+    async with StrictDiscordAPI(min_edit_gap=BASE_CONFIG["uploads"]["edit_interval"], burst=2) as fake:
         fake.install(monkeypatch)
         yield fake
 
@@ -54,11 +54,25 @@ async def test_edits_are_coalesced_far_below_the_progress_rate_ending_on_the_fin
     interval = kit.config.uploads.edit_interval
     edits = kit.edits_of(kit.message_id(payload))
     assert 3 <= len(edits) < progress_messages
-    # The next edit waits `interval` from the answer to the previous one, which the fake stamped on arrival, so no
-    # interval holds two edits however loaded the machine is; a slower run only has more intervals, not fuller ones.
-    crowded = [b for a, b in itertools.pairwise(edits) if b.received_at - a.received_at < interval]
+    *progress, result = edits
+    # The next progress edit waits `interval` from the answer to the previous one, which the fake stamped on
+    # arrival, so no interval holds two of them however loaded the machine is. The result is not paced.
+    crowded = [b for a, b in itertools.pairwise(progress) if b.received_at - a.received_at < interval]
     assert crowded == []
+    assert result.json["embeds"][0]["title"] == "Done"
     assert title(kit.message(payload)) == "Done"
+
+
+async def test_the_result_goes_out_at_once_however_long_the_edit_interval(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    async with start_bot(fake_discord, fake_comfy, tmp_path, uploads={"edit_interval": 60.0}) as kit:
+        payload = await kit.command("generate", {"prompt": "a quick fox", "steps": 2})
+        await kit.settle(timeout=20)  # a result waiting for the next progress slot would take a minute
+
+        edits = kit.edits_of(kit.message_id(payload))
+        assert title(kit.message(payload)) == "Done"
+        assert len(edits) == 2  # the first state, then the result: no progress edit fits in a minute
 
 
 async def test_only_the_newest_preview_is_sent_and_only_when_it_changed(kit: BotKit) -> None:

@@ -72,6 +72,7 @@ class _Display:
         self.limit = limit  # None: the guild's, looked up when delivering (the guild cache fills after a restart)
         self.interval = presenter.edit_interval
         self._changed = asyncio.Event()
+        self._all_settled = asyncio.Event()
         self._next_edit = 0.0
         self._shown: tuple[Any, ...] | None = None
         self._sent_preview: Preview | None = None
@@ -107,11 +108,10 @@ class _Display:
                 if not self.settled():
                     await self._refresh()
             limit = self.limit or self.presenter.filesize_limit(self.jobs[0].record.guild_id)
-            if await asyncio.to_thread(_needs_shrinking, self.jobs, limit):
-                await self._pace()
-                await self._refresh()  # "Uploading results…" while a video is re-encoded
-            await self._pace()
-            await self._deliver(limit)
+            if await asyncio.to_thread(_needs_shrinking, self.jobs, limit):  # re-encoding takes seconds: say so
+                await self._pace(until_settled=False)
+                await self._refresh()  # "Uploading results…"
+            await self._deliver(limit)  # at once: the pacing is for progress, Discord's own limits guard the rest
         finally:
             for watcher in watchers:
                 watcher.cancel()
@@ -134,13 +134,24 @@ class _Display:
             async for _event in job.handle.events():
                 self._changed.set()
         await job.settled.wait()
+        if self.settled():
+            self._all_settled.set()
         self._changed.set()
 
-    async def _pace(self) -> None:
-        """Sleep until the next edit is allowed; whatever happens meanwhile is merged into it."""
+    async def _pace(self, *, until_settled: bool = True) -> None:
+        """Sleep until the next progress edit is allowed, merging whatever happens meanwhile into it.
+
+        Cut short when the last job settles (`until_settled`): that progress edit is dropped, the result goes out.
+        """
         delay = self._next_edit - time.monotonic()
-        if delay > 0:
+        if delay <= 0:
+            return
+        if not until_settled:
             await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._all_settled.wait()
 
     async def _refresh(self, *, force: bool = False) -> None:
         content, preview = self._render()
