@@ -13,8 +13,8 @@ Typical use::
         await fake.wait_idle()
 
 Test controls: :meth:`FakeComfy.hold` / :meth:`FakeComfy.release`, :meth:`FakeComfy.drop_websockets`,
-:meth:`FakeComfy.restart`, :attr:`FakeComfy.stall_http`, :attr:`FakeComfy.output_size`,
-:attr:`FakeComfy.requests` and friends.
+:meth:`FakeComfy.restart`, :attr:`FakeComfy.stall_http`, :attr:`FakeComfy.post_job_pause`,
+:attr:`FakeComfy.output_size`, :attr:`FakeComfy.requests` and friends.
 
 Hooks for subclasses (no-ops here; the benchmarks override them to take time stamps):
 :meth:`FakeComfy.request_answered`, :meth:`FakeComfy.prompt_event`, :meth:`FakeComfy.message_sending`,
@@ -369,6 +369,12 @@ class FakeComfy:
         self.delay_answers: dict[str, float] = {}
         #: When set, accept this many more POST /prompt, then answer 500 (a server in trouble).
         self.accept_prompts: int | None = None
+        #: Seconds the server stalls right after each successful prompt, as ComfyUI's prompt worker does when it
+        #: runs ``gc.collect()`` holding the GIL (main.py ``prompt_worker``): the messages still to send
+        #: (``status``, ``executing {node: null}``) and every HTTP answer wait until it is over.
+        self.post_job_pause: float = 0.0
+        #: (start, end) in ``time.monotonic()`` of every such pause so far.
+        self.pauses: list[tuple[float, float]] = []
         #: Image bytes (JPEG) for every preview frame; None: a small JPEG drawn per step.
         self.preview_image: bytes | None = None
         #: Model files per folder, shown in loader combos and checked by validation.
@@ -391,6 +397,7 @@ class FakeComfy:
         for d in (self._output_dir, self._input_dir, self._temp_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._held = False
+        self._paused_until = 0.0
         self._starts_left: int | None = None  # release(count): prompts to start before holding again
         self._state = _ServerState()
         self._runner: web.AppRunner | None = None
@@ -650,6 +657,7 @@ class FakeComfy:
         response: web.StreamResponse = await handler(request)
         if self.delay_answers.get(record.route):
             await asyncio.sleep(self.delay_answers[record.route])
+        await self._while_paused()
         self.request_answered(record, response)
         return response
 
@@ -658,9 +666,16 @@ class FakeComfy:
         payload = data if isinstance(data, (bytes, bytearray)) else copy.deepcopy(data)
         st.outbox.put_nowait((event, payload, sid))
 
+    async def _while_paused(self) -> None:
+        """Wait out a post-job pause, as everything on a real server does while its GIL is held."""
+        delay = self._paused_until - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
     async def _publisher(self, st: _ServerState) -> None:
         while True:
             event, payload, sid = await st.outbox.get()
+            await self._while_paused()
             try:
                 if sid is None:
                     targets = list(st.sockets.values())
@@ -1286,6 +1301,7 @@ class FakeComfy:
             except Exception:
                 logger.exception("fake comfy: executor bug")
                 run.success = False
+            await st.outbox.join()  # execute() sent its messages (execution_success last) before the worker goes on
             st.currently_running.pop(item_id, None)
             if len(st.history) > MAX_HISTORY:
                 st.history.pop(next(iter(st.history)))
@@ -1304,6 +1320,9 @@ class FakeComfy:
             if st.client_id is not None:
                 self._send(st, "executing", {"node": None, "prompt_id": prompt_id}, st.client_id)
             st.current = None
+            if run.success and self.post_job_pause > 0:
+                self._paused_until = time.monotonic() + self.post_job_pause
+                self.pauses.append((time.monotonic(), self._paused_until))
 
     def _add_message(
         self, st: _ServerState, run: _PromptRun, event: str, data: dict[str, Any], *, broadcast: bool

@@ -59,3 +59,34 @@ def test_long_names_are_cut_by_bytes_and_keep_their_extension(name: str) -> None
     safe = safe_filename(name)
     assert len(safe.encode()) <= NAME_BYTES
     assert Path(safe).suffix == Path(name).suffix
+
+
+async def test_the_result_does_not_wait_out_comfyuis_pause_after_a_job(fake_comfy: FakeComfy, tmp_path: Path) -> None:
+    """ComfyUI stalls right after a job (gc.collect() holding the GIL): `executing null` and every answer wait.
+
+    The outputs are fetched when the output node names them and the outcome comes from `execution_success`, so
+    every request the result needs was sent before the pause ended, and /history is not read at all.
+    """
+    fake_comfy.post_job_pause = 1.0
+    async with ComfyService(settings_for(fake_comfy, tmp_path)) as comfy:
+        assert await comfy.wait_connected(5)
+        job = await comfy.submit(sampler_graph(steps=2), output_nodes=("9",))
+        result = await asyncio.wait_for(job.result(), 10)
+        assert result.files
+        (pause,) = fake_comfy.pauses
+    own = [r for r in fake_comfy.requests if r.route in ("/view", "/history") or r.route.startswith("/history/")]
+    assert [r.route for r in own] == ["/view"]
+    assert own[0].received_at < pause[1]
+
+
+async def test_an_output_fetched_early_is_not_fetched_again_and_unused_ones_are_deleted(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    graph = sampler_graph(steps=1)
+    graph["10"] = {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}}  # an output nobody asked for
+    async with ComfyService(settings_for(fake_comfy, tmp_path)) as comfy:
+        job = await comfy.submit(graph, output_nodes=("9",))
+        result = await asyncio.wait_for(job.result(), 10)
+    assert [f.output.node_id for f in result.files] == ["9"]
+    assert len(fake_comfy.requests_to("/view")) == 1
+    assert _leftovers(tmp_path / "downloads") == [result.files[0].path]
