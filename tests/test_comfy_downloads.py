@@ -90,3 +90,19 @@ async def test_an_output_fetched_early_is_not_fetched_again_and_unused_ones_are_
     assert [f.output.node_id for f in result.files] == ["9"]
     assert len(fake_comfy.requests_to("/view")) == 1
     assert _leftovers(tmp_path / "downloads") == [result.files[0].path]
+
+
+async def test_one_job_costs_one_post_at_most_one_queue_read_and_one_fetch_per_output(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    async with ComfyService(settings_for(fake_comfy, tmp_path)) as comfy:
+        assert await comfy.wait_connected(5)
+        before = len(fake_comfy.requests)
+        job = await comfy.submit(sampler_graph(steps=2), output_nodes=("9",))
+        await asyncio.wait_for(job.result(), 10)
+        await asyncio.sleep(0.2)  # anything a late status burst would still cause
+    routes = [r.route for r in fake_comfy.requests[before:]]
+    assert routes.count("/prompt") == 1
+    assert routes.count("/queue") <= 1  # a 1 s poller makes at least 2 requests of its own (history, view)
+    assert routes.count("/view") == 1
+    assert not [r for r in routes if r.startswith("/history")]
