@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +23,39 @@ from discomfy.app import open_bot
 from discomfy.config import load_config
 from discomfy.log import setup_logging
 from testing import payloads
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def start_bot_process(
+    config: Path, api_base: str, payload: dict | list[dict] | None = None
+) -> asyncio.subprocess.Process:
+    """Start this module as a child bot process; returns once it printed READY."""
+    args = [str(config), api_base]
+    if payload is not None:
+        payload_file = config.with_name("payload.json")
+        payload_file.write_text(json.dumps(payload))
+        args.append(str(payload_file))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "testing.bot_process",
+        *args,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 30)
+    assert line.strip() == b"READY", line
+    return process
+
+
+async def kill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL: no cleanup, no flush, as a crash or an OOM kill would end it."""
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
 
 
 async def main(config_path: Path, api_base: str, interactions: list[dict]) -> None:

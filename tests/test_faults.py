@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import random
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,10 +25,10 @@ from discomfy.bot.embeds import PREVIEW_NAME
 from discomfy.comfy import ComfyError, ComfyService, ComfySettings
 from discomfy.store import JobRecord, JobStatus, JobStore
 from testing import payloads
+from testing.bot_process import kill, start_bot_process
 from testing.botkit import CHANNEL_POST, ORIGINAL, BotKit, StrictDiscordAPI, install_models, make_config, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI, guard_loopback
-from tests.test_recovery import start_bot_process
 
 pytestmark = pytest.mark.slow
 SAYS_WHY = frozenset({"Failed", "Lost", "Cancelled", "Interrupted"})
@@ -330,11 +329,6 @@ def _result_messages(discord: FakeDiscordAPI, record: JobRecord) -> list[int]:
     return [mid for mid, m in discord.messages.items() if any(a["filename"] in names for a in m.get("attachments", []))]
 
 
-async def kill(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGKILL)
-    await process.wait()
-
-
 async def test_the_bot_killed_mid_queue_and_restarted_delivers_every_job_once(
     fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
@@ -343,7 +337,7 @@ async def test_the_bot_killed_mid_queue_and_restarted_delivers_every_job_once(
     make_config(tmp_path, fake_comfy.url, limits=MANY)
     config = tmp_path / "config.yaml"
     sent = [payloads.slash_command("generate", {"prompt": f"a castle {i}", "steps": 12}) for i in range(5)]
-    first = await start_bot_process(config, fake_discord.api_base, sent)  # type: ignore[arg-type]
+    first = await start_bot_process(config, fake_discord.api_base, sent)
     try:
         await fake_comfy.wait_until(lambda: fake_comfy.prompts_accepted == 5, timeout=30)
         await fake_comfy.wait_running(timeout=10)

@@ -4,48 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from discomfy.store import JobRecord, JobStatus, JobStore
 from testing import payloads
+from testing.bot_process import kill, start_bot_process
 from testing.botkit import install_models, make_config, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-
-
-async def start_bot_process(config: Path, api_base: str, payload: dict | None = None) -> asyncio.subprocess.Process:
-    args = [str(config), api_base]
-    if payload is not None:
-        payload_file = config.with_name("payload.json")
-        payload_file.write_text(json.dumps(payload))
-        args.append(str(payload_file))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "testing.bot_process",
-        *args,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 30)
-    assert line.strip() == b"READY", line
-    return process
-
-
-async def kill(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGKILL)
-    await process.wait()
 
 
 def result_uploads(fake: FakeDiscordAPI) -> list:
