@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from discomfy.comfy import (
     JobInterruptedError,
     JobLostError,
     JobResult,
+    OutputFile,
     PromptStatus,
     Started,
     WorkflowRejectedError,
@@ -293,8 +294,10 @@ class JobManager:
             elif isinstance(event, Finished):
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
+                notes = _left_out_note(event.result.left_out, self.comfy.settings.max_outputs)
                 job.record = (
-                    await self.store.transition(job.job_id, JobStatus.DELIVERING, output_files=files) or job.record
+                    await self.store.transition(job.job_id, JobStatus.DELIVERING, output_files=files, notes=notes)
+                    or job.record
                 )
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
@@ -457,6 +460,14 @@ def _failure_kind(error: ComfyError) -> tuple[JobStatus, str]:
     if isinstance(error, ExecutionFailedError):
         return JobStatus.FAILED, "execution_failed"
     return JobStatus.FAILED, "comfy_unavailable"
+
+
+def _left_out_note(left_out: Sequence[OutputFile], limit: int) -> tuple[str, ...]:
+    """What the result says about outputs beyond `comfy.max_outputs`: how many, and the first few names."""
+    if not left_out:
+        return ()
+    names = ", ".join(f"`{output.filename}`" for output in left_out[:5]) + (", …" if len(left_out) > 5 else "")
+    return (f"{len(left_out)} more file(s) not fetched (at most {limit} per job): {names}",)
 
 
 def _all_exist(paths: Iterable[str]) -> bool:

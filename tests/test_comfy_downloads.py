@@ -106,3 +106,14 @@ async def test_one_job_costs_one_post_at_most_one_queue_read_and_one_fetch_per_o
     assert routes.count("/queue") <= 1  # a 1 s poller makes at least 2 requests of its own (history, view)
     assert routes.count("/view") == 1
     assert not [r for r in routes if r.startswith("/history")]
+
+
+async def test_only_max_outputs_files_are_fetched_and_the_rest_are_named(fake_comfy: FakeComfy, tmp_path: Path) -> None:
+    graph = sampler_graph(steps=1)
+    graph["3"]["inputs"]["batch_size"] = 12
+    async with ComfyService(settings_for(fake_comfy, tmp_path, max_outputs=5)) as comfy:
+        job = await comfy.submit(graph, output_nodes=("9",))
+        result = await asyncio.wait_for(job.result(), 20)
+    assert len(result.files) == 5
+    assert len(result.left_out) == 7
+    assert len(fake_comfy.requests_to("/view")) == 5  # not fetched, then thrown away: never fetched

@@ -16,7 +16,7 @@ from testing import payloads
 from testing.botkit import CHANNEL_POST, ORIGINAL, BotKit, StrictDiscordAPI, start_bot
 from testing.comfy_nodes import as_latent
 from testing.comfy_server import FakeComfy
-from testing.discord_api import guard_loopback
+from testing.discord_api import FakeDiscordAPI, guard_loopback
 
 SMALL_LIMIT = 200_000
 
@@ -245,3 +245,18 @@ async def test_redelivering_a_split_batch_edits_its_extra_messages_instead_of_po
     assert len(kit.message(payload)["attachments"]) == 10
     assert len(kit.message(extra_id)["attachments"]) == 2
     assert {r.status for r in await kit.records(payload)} == {JobStatus.DONE}
+
+
+async def test_outputs_beyond_the_limit_are_not_fetched_and_the_message_says_so(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    async with start_bot(fake_discord, fake_comfy, tmp_path, comfy_settings={"max_outputs": 2}) as kit:
+        payload = await kit.command("generate", {"prompt": "four foxes", "steps": 1, "settings": "batch_size=4"})
+        await kit.settle()
+
+        (record,) = await kit.records(payload)
+        message = kit.message(payload)
+        assert record.status == "done"
+        assert len(record.output_files) == 2
+        assert len(message["attachments"]) == 2
+        assert "2 more file(s) not fetched (at most 2 per job)" in fields(message["embeds"][0])["Not uploaded"]

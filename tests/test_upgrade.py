@@ -51,9 +51,9 @@ async def _click(kit: BotKit, message_id: int, custom_id: str) -> dict[str, Any]
     return kit.callback(payload).json
 
 
-async def test_the_old_store_keeps_its_client_id_schema_and_jobs(kit: BotKit) -> None:
+async def test_the_old_store_keeps_its_client_id_and_jobs_through_the_migration(kit: BotKit) -> None:
     assert kit.service.client_id == OLD_CLIENT_ID  # ComfyUI routes the old jobs' messages by it
-    assert kit.store.schema_version == 1
+    assert kit.store.schema_version == 2  # migrated in place: the notes column was added
     done, failed = await kit.store.get(DONE), await kit.store.get(FAILED)
     assert done is not None
     assert done.status is JobStatus.DONE

@@ -175,6 +175,7 @@ def _shown(snap: JobSnapshot) -> JobSnapshot:
 
 
 async def _fit_outputs(job: Job, fitted: _Fitted, *, limit: int, workdir: Path, ffmpeg: str | None) -> None:
+    fitted.missing.extend(job.record.notes)
     for name in job.record.output_files:
         path = Path(name)
         try:

@@ -32,6 +32,11 @@ class OutputFetcher:
         self._slots = asyncio.Semaphore(MAX_PARALLEL_DOWNLOADS)
         self._downloads: dict[OutputFile, asyncio.Task[DownloadedFile]] = {}
 
+    @property
+    def started(self) -> int:
+        """Files being fetched or fetched so far."""
+        return len(self._downloads)
+
     def start(self, outputs: Iterable[OutputFile]) -> None:
         """Begin fetching these files (again, if an earlier attempt failed); returns at once."""
         for output in outputs:

@@ -54,6 +54,7 @@ class JobResult:
     cached_nodes: tuple[str, ...]
     elapsed: float  # seconds from submission (or from tracking start) to result
     run_time: float | None  # seconds ComfyUI spent executing, from its timestamps
+    left_out: tuple[OutputFile, ...] = ()  # deliverables beyond settings.max_outputs: named, not fetched
 
 
 @dataclass(frozen=True, slots=True)

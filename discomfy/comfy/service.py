@@ -319,8 +319,9 @@ class ComfyService:
         files = parse_outputs({node_id: output})
         job.announced.extend(files)
         if job.download and not job.done:
-            wanted = select_deliverables(files, job.output_nodes)
-            self._fetcher(job).start(f for f in wanted if not f.is_temp)  # previews only if nothing is saved
+            wanted = [f for f in select_deliverables(files, job.output_nodes) if not f.is_temp]  # previews: at the end
+            fetcher = self._fetcher(job)
+            fetcher.start(wanted[: max(0, self.settings.max_outputs - fetcher.started)])
 
     def on_prompt_success(self, job: ComfyJob, timestamp: float | None) -> None:
         """The prompt succeeded and its output nodes named their files: the result needs no /history read."""
@@ -359,7 +360,8 @@ class ComfyService:
                 job._fail(outcome.error)
                 log.info("Job %s failed: %s", short_id(job.prompt_id), outcome.error.for_log)
                 return
-            deliverables = select_deliverables(outcome.outputs, job.output_nodes)
+            chosen = select_deliverables(outcome.outputs, job.output_nodes)
+            deliverables, left_out = chosen[: self.settings.max_outputs], chosen[self.settings.max_outputs :]
             files = await self._fetcher(job).fetch(deliverables) if job.download else ()
             job._finish(
                 JobResult(
@@ -369,6 +371,7 @@ class ComfyService:
                     cached_nodes=outcome.cached_nodes or job.cached_nodes,
                     elapsed=time.monotonic() - job.created_at,
                     run_time=outcome.run_time,
+                    left_out=left_out,
                 )
             )
             log.info("Job %s finished with %d file(s)", short_id(job.prompt_id), len(deliverables))

@@ -58,6 +58,7 @@ class ComfySettings(BaseModel):
     download_chunk_size: Annotated[int, Field(ge=1)] = 1024 * 1024  # bytes read per step of a download
     max_download_mb: _Positive = 2048.0  # a larger output file is refused, never written to disk
     download_deadline: _Seconds = 900.0  # seconds one output file may take in all, however it trickles
+    max_outputs: Annotated[int, Field(ge=1)] = 50  # files fetched per job; more are listed, not fetched
 
     @property
     def max_download_bytes(self) -> int:

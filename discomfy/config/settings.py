@@ -244,6 +244,7 @@ _COMFY_FILE_KEYS = (
     "reconnect_max_delay",
     "max_download_mb",
     "download_deadline",
+    "max_outputs",
 )
 # Fields validation fills in from the Sources, never from the file.
 _FILLED_IN: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",), DiscordSettings: ("token",)}

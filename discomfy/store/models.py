@@ -79,6 +79,7 @@ class JobRecord:
     error_kind: str | None = None  # short machine key ("execution_failed", "lost", "rejected") for /stats
     extra_message_ids: tuple[int, ...] = ()  # messages beyond the first used for a delivery
     graph: Mapping[str, Any] | None = None  # the exact API graph submitted, so a lost job can be retried as is
+    notes: tuple[str, ...] = ()  # what the result's message says besides its files (outputs left out...)
 
     @property
     def message_ids(self) -> tuple[int, ...]:

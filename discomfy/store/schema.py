@@ -54,13 +54,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX job_messages_job ON job_messages (job_id)",
     ),
+    # 2: what a result's message says about it besides its files (outputs left out by comfy.max_outputs)
+    ("ALTER TABLE jobs ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
 FIELDS = frozenset(COLUMNS)
-_JSON_FIELDS = frozenset({"params", "output_files", "extra_message_ids", "graph"})
+_JSON_FIELDS = frozenset({"params", "output_files", "extra_message_ids", "graph", "notes"})
 _MAX_SEED = 2**64 - 1
 
 
@@ -87,8 +89,8 @@ def encode_record(record: JobRecord) -> dict[str, Any]:
 def _to_json(name: str, value: Any) -> str | None:
     if value is None and name == "graph":
         return None
-    if name == "output_files":
-        value = [str(path) for path in value]
+    if name in ("output_files", "notes"):
+        value = [str(item) for item in value]
     elif name == "extra_message_ids":
         value = [int(message_id) for message_id in value]
     else:
@@ -112,6 +114,7 @@ def decode_record(row: StoredRow) -> JobRecord:
     values["status"] = JobStatus(values["status"])
     values["output_files"] = tuple(values["output_files"])
     values["extra_message_ids"] = tuple(values["extra_message_ids"])
+    values["notes"] = tuple(values["notes"])
     return JobRecord(**values)
 
 
