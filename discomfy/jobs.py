@@ -31,6 +31,7 @@ from discomfy.config import LimitSettings
 from discomfy.ids import short_id
 from discomfy.quota import Quota, Reservation
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
+from discomfy.store.writer import JobWriter
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 
@@ -173,6 +174,7 @@ class JobManager:
         self.comfy = comfy
         self.workflows = workflows
         self.store = store
+        self.writer = JobWriter(store)  # what followed jobs write: a failing disk cannot strand them
         self.limits = limits
         self._live: dict[str, Job] = {}
         self.quota = Quota(limits, lambda: (j.record for j in self._live.values() if j.record.status.is_pending))
@@ -274,7 +276,7 @@ class JobManager:
             log.exception("%s could not be submitted", job.tag)
             await self._settle_failed(job, ComfyError("DisComfy could not submit this job to ComfyUI."))
             raise
-        job.record = await self.store.transition(record.job_id, JobStatus.QUEUED) or job.record
+        job.record = await self.writer.transition(job.record, JobStatus.QUEUED) or job.record
         log.info("%s queued: %s for user %s", job.tag, record.workflow, record.owner_id)
         self._watch(job)
         return job
@@ -289,14 +291,14 @@ class JobManager:
         assert job.handle is not None
         async for event in job.handle.events():
             if isinstance(event, Started) and job.record.status is JobStatus.QUEUED:
-                job.record = await self.store.transition(job.job_id, JobStatus.RUNNING) or job.record
+                job.record = await self.writer.transition(job.record, JobStatus.RUNNING) or job.record
                 log.info("%s running", job.tag)
             elif isinstance(event, Finished):
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
                 notes = _left_out_note(event.result.left_out, self.comfy.settings.max_outputs)
                 job.record = (
-                    await self.store.transition(job.job_id, JobStatus.DELIVERING, output_files=files, notes=notes)
+                    await self.writer.transition(job.record, JobStatus.DELIVERING, output_files=files, notes=notes)
                     or job.record
                 )
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
@@ -310,8 +312,8 @@ class JobManager:
         if isinstance(error, JobLostError) and job.record.status is JobStatus.CREATED:
             reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
         job.record = (
-            await self.store.transition(
-                job.job_id, status, expect=UNFINISHED, error=reason, error_kind=kind, finished_at=time.time()
+            await self.writer.transition(
+                job.record, status, expect=UNFINISHED, error=reason, error_kind=kind, finished_at=time.time()
             )
             or job.record
         )
@@ -321,8 +323,8 @@ class JobManager:
 
     async def delivered(self, job: Job, *, message_id: int | None, extra_message_ids: Iterable[int] = ()) -> bool:
         """Record that the result reached Discord; False if it had been recorded already (no double post)."""
-        record = await self.store.transition(
-            job.job_id,
+        record = await self.writer.transition(
+            job.record,
             JobStatus.DONE,
             expect={JobStatus.DELIVERING},
             message_id=message_id if message_id is not None else job.record.message_id,
@@ -338,8 +340,8 @@ class JobManager:
     async def undeliverable(self, job: Job, reason: str) -> None:
         """The result exists but could not be posted (e.g. too large even after re-encoding)."""
         job.record = (
-            await self.store.transition(
-                job.job_id, JobStatus.FAILED, expect=UNFINISHED, error=reason, error_kind="upload"
+            await self.writer.transition(
+                job.record, JobStatus.FAILED, expect=UNFINISHED, error=reason, error_kind="upload"
             )
             or job.record
         )
@@ -347,11 +349,11 @@ class JobManager:
 
     async def attach_message(self, job: Job, message_id: int) -> None:
         """Remember which Discord message shows this job, so a restart can resume it there."""
-        job.record = await self.store.update(job.job_id, message_id=message_id)
+        job.record = await self.writer.update(job.record, message_id=message_id)
 
     async def attach_extra_messages(self, job: Job, message_ids: Iterable[int]) -> None:
         """Remember the extra messages a delivery posted, at once, so a second attempt edits them."""
-        job.record = await self.store.update(job.job_id, extra_message_ids=tuple(message_ids))
+        job.record = await self.writer.update(job.record, extra_message_ids=tuple(message_ids))
 
     async def batch_of(self, record: JobRecord) -> list[Job]:
         """Every job of the record's batch (the record alone outside one), live where followed, else as stored."""
@@ -434,6 +436,9 @@ class JobManager:
     async def close(self) -> None:
         """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""
         await self._tasks.close()
+        if self.writer.unsaved:
+            log.error("%d job change(s) could not be saved; the next start resumes from the store", self.writer.unsaved)
+        await self.writer.close()
 
 
 def _new_record(owner_id: int, **fields: Any) -> JobRecord:

@@ -36,6 +36,7 @@ from discomfy.comfy import ComfyService
 from discomfy.config import Config, load_config
 from discomfy.jobs import JobManager
 from discomfy.store import JobRecord, JobStore
+from discomfy.store.database import BUSY_TIMEOUT
 from testing import payloads
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI, Fault, RecordedRequest, Reply
@@ -205,17 +206,19 @@ async def start_bot(
     workflows: Path = WORKFLOWS,
     workflow_settings: Mapping[str, Any] | None = None,
     comfy_settings: Mapping[str, Any] | None = None,
+    store_busy_timeout: float = BUSY_TIMEOUT,
     **sections: Any,
 ) -> AsyncIterator[BotKit]:
     """A logged-in DiscomfyBot on the fakes; everything is closed afterwards (also after a `restart`).
 
     `comfy_settings` (e.g. `{"request_timeout": 1.0}`) go into the config's `comfy` section next to its url.
+    `store_busy_timeout`: how long a store write waits for a lock another process holds (tests of a busy store).
     """
     install_models(comfy)
     if comfy_settings:
         sections["comfy"] = dict(comfy_settings)
     config = make_config(tmp_path, comfy.url, workflows=workflows, workflow_settings=workflow_settings, **sections)
-    store = await JobStore.open(config.storage.database)
+    store = await JobStore.open(config.storage.database, busy_timeout=store_busy_timeout)
     kit: BotKit | None = None
     try:
         kit = await _start(discord_api, comfy, config, store)

@@ -18,6 +18,7 @@ from discomfy.bot.embeds import excerpt
 from discomfy.bot.limits import EMBED_DESCRIPTION
 from discomfy.comfy import ComfyConnectionError, ComfyHTTPError
 from discomfy.errors import DiscomfyError
+from discomfy.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ MESSAGES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Wor
         lambda error: (
             f"ComfyUI answered with an error (HTTP {error.status}), so nothing was started. "
             "An admin can find the details in the bot's log."
+        ),
+    ),
+    (
+        StoreError,
+        lambda _: (
+            "The bot could not save your job right now (its database is busy or full), so nothing was "
+            "started. Try again in a minute."
         ),
     ),
     (app_commands.CommandOnCooldown, lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s."),

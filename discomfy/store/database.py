@@ -17,7 +17,7 @@ from typing import Any, Self
 import aiosqlite
 
 from discomfy.store.errors import StoreError
-from discomfy.store.models import PENDING, TERMINAL, UNFINISHED, JobRecord, JobStatus, Stats
+from discomfy.store.models import PENDING, UNFINISHED, JobRecord, JobStatus, Stats, stamped
 from discomfy.store.schema import (
     COLUMNS,
     FIELDS,
@@ -33,13 +33,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION_KEY = "schema_version"
 CLIENT_ID_KEY = "comfy_client_id"  # written by every version since the first: never rename it
-BUSY_TIMEOUT_MS = 5000  # only another process (an admin's sqlite3 shell) can make us wait
+BUSY_TIMEOUT = 5.0  # seconds; only another process (an admin's sqlite3 shell) can make us wait
 
-_TIMESTAMP_FOR: dict[JobStatus, str] = {
-    JobStatus.QUEUED: "queued_at",
-    JobStatus.RUNNING: "started_at",
-    **dict.fromkeys(TERMINAL, "finished_at"),
-}
 _SELECT = "SELECT " + ", ".join(f"jobs.{c}" for c in COLUMNS) + " FROM jobs"
 _INSERT = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})"
 
@@ -51,8 +46,9 @@ class JobStore:
     shared connection; writes run in BEGIN IMMEDIATE transactions, so other processes cannot interleave either.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
         self._schema_version = 0
         self._lock = asyncio.Lock()
@@ -60,13 +56,13 @@ class JobStore:
     # ---- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path | str) -> Self:
+    async def open(cls, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT) -> Self:
         """Open (creating if needed) the store at `path` and bring its schema up to date.
 
         Raises:
             StoreError: the file is not a usable SQLite database, or its schema is newer than this code.
         """
-        store = cls(path)
+        store = cls(path, busy_timeout=busy_timeout)
         await store.connect()
         return store
 
@@ -81,7 +77,7 @@ class JobStore:
             except (OSError, sqlite3.Error) as exc:
                 raise StoreError(f"cannot open the job store {self.path}: {exc}") from exc
             try:
-                self._schema_version = await _prepare(db, self.path)
+                self._schema_version = await _prepare(db, self.path, self.busy_timeout)
             except BaseException:
                 await db.close()
                 raise
@@ -191,9 +187,7 @@ class JobStore:
             if expected is not None and current.status not in expected:
                 log.debug("Job %s is %s, not moved to %s", job_id, current.status, new_status)
                 return None
-            stamp = _TIMESTAMP_FOR.get(new_status)
-            if stamp is not None and stamp not in changes and current.status != new_status:
-                changes[stamp] = time.time()
+            changes = stamped(current.status, new_status, changes, time.time())
             record = await _apply(db, current, {"status": new_status, **changes})
         log.debug("Job %s: %s -> %s", job_id, current.status, new_status)
         return record
@@ -313,7 +307,7 @@ class JobStore:
         return 0 if row is None else int(row["n"])
 
 
-async def _prepare(db: aiosqlite.Connection, path: Path) -> int:
+async def _prepare(db: aiosqlite.Connection, path: Path, busy_timeout: float) -> int:
     """Configure the connection and migrate the file; returns its schema version."""
     db.row_factory = aiosqlite.Row
     try:
@@ -321,7 +315,7 @@ async def _prepare(db: aiosqlite.Connection, path: Path) -> int:
         if row is None or str(row[0]).lower() != "wal":
             log.warning("Job store %s is not in WAL mode (%s)", path, None if row is None else row[0])
         await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         await db.execute("BEGIN IMMEDIATE")
         try:
             version = await _migrate(db, path)

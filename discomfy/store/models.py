@@ -54,6 +54,22 @@ UNSUCCESSFUL = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED}
 FAILURES = UNSUCCESSFUL - {JobStatus.CANCELLED}
 
 
+#: The time stamp a status sets when a job enters it.
+STAMPED_AT: dict[JobStatus, str] = {
+    JobStatus.QUEUED: "queued_at",
+    JobStatus.RUNNING: "started_at",
+    **dict.fromkeys(TERMINAL, "finished_at"),
+}
+
+
+def stamped(current: JobStatus, new: JobStatus, changes: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """`changes` plus the time stamp entering `new` sets (unless given, or the job is already there)."""
+    stamp = STAMPED_AT.get(new)
+    if stamp is None or stamp in changes or current == new:
+        return dict(changes)
+    return {**changes, stamp: now}
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     """Everything needed to resume, show, retry or account for one job after a restart."""

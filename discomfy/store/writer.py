@@ -1,0 +1,104 @@
+"""Writes of followed jobs that a failing disk cannot strand: retried, then kept in memory and saved later.
+
+A job's follower must go on whatever the store does (database locked by an admin's shell, disk full,
+read-only file): otherwise the job finishes in ComfyUI but is never delivered, its message says "Queued"
+forever and it holds its user's slot until a restart. So each write is retried for a few seconds; if the store
+still fails, the change is applied to the record in memory (the job is delivered, its slot freed) and saved,
+in order, as soon as the store works again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from discomfy.ids import short_id
+from discomfy.retry import Backoff, retry
+from discomfy.store.database import JobStore
+from discomfy.store.errors import StoreError
+from discomfy.store.models import JobRecord, JobStatus, stamped
+from discomfy.tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WRITE_TRIES = 3  # then the job goes on in memory
+WRITE_BACKOFF = Backoff(first=0.5, cap=2.0)
+SAVE_LATER_BACKOFF = Backoff(first=1.0, cap=30.0)
+
+
+class JobWriter:
+    """The store's writes for jobs being followed; `unsaved` counts changes waiting for the store."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self._unsaved: deque[tuple[str, dict[str, Any]]] = deque()  # (job_id, fields to write), oldest first
+        self._tasks = BackgroundTasks()
+
+    @property
+    def unsaved(self) -> int:
+        return len(self._unsaved)
+
+    async def transition(
+        self, record: JobRecord, status: JobStatus, *, expect: Collection[JobStatus] | None = None, **changes: Any
+    ) -> JobRecord | None:
+        """`JobStore.transition`, or the same change in memory while the store fails (None: `expect` failed)."""
+        try:
+            return await self._retried(
+                lambda: self.store.transition(record.job_id, status, expect=expect, **changes), record
+            )
+        except StoreError as exc:
+            if expect is not None and record.status not in expect:
+                return None
+            fields = {"status": status, **stamped(record.status, status, changes, time.time())}
+            return self._later(record, fields, exc)
+
+    async def update(self, record: JobRecord, **changes: Any) -> JobRecord:
+        """`JobStore.update`, or the same change in memory while the store fails."""
+        try:
+            return await self._retried(lambda: self.store.update(record.job_id, **changes), record)
+        except StoreError as exc:
+            return self._later(record, changes, exc)
+
+    async def close(self) -> None:
+        await self._tasks.close()
+
+    async def _retried(self, write: Callable[[], Awaitable[T]], record: JobRecord) -> T:
+        if self._unsaved:  # keep the order: a newer change must not land before an older one that waits
+            raise StoreError("earlier changes are still waiting for the store")
+        what = f"Saving job {short_id(record.job_id)}"
+        return await retry(
+            write, retry_on=(StoreError,), tries=WRITE_TRIES, backoff=WRITE_BACKOFF, what=what, logger=log
+        )
+
+    def _later(self, record: JobRecord, fields: dict[str, Any], error: StoreError) -> JobRecord:
+        if not self._unsaved:
+            log.error("The job store keeps failing (%s); jobs go on in memory and are saved when it works", error)
+            self._tasks.spawn(self._save_waiting(), name="store-save-later")
+        self._unsaved.append((record.job_id, fields))
+        return replace(record, **fields)
+
+    async def _save_waiting(self) -> None:
+        """Write the waiting changes in order, waiting longer and longer while the store still fails."""
+        failures = 0
+        while self._unsaved:
+            job_id, fields = self._unsaved[0]
+            try:
+                await self.store.update(job_id, **fields)
+            except StoreError as exc:
+                delay = SAVE_LATER_BACKOFF.delay(failures)
+                failures += 1
+                log.warning(
+                    "Job store still failing (%s); %d change(s) wait, next try in %.0f s", exc, self.unsaved, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            self._unsaved.popleft()
+            failures = 0
+        log.info("The job store works again; every waiting change is saved")
