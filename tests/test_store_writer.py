@@ -46,9 +46,7 @@ async def test_a_job_finishing_while_the_store_is_locked_is_delivered_and_saved_
         finally:
             other.rollback()
             other.close()
-        async with asyncio.timeout(40):
-            while kit.jobs.writer.unsaved:
-                await asyncio.sleep(0.1)
+        await asyncio.wait_for(kit.jobs.writer.wait_saved(), 40)
         saved = await kit.store.get(record.job_id)
         assert saved is not None
         assert saved.status is JobStatus.DONE

@@ -40,10 +40,16 @@ class JobWriter:
         self.store = store
         self._unsaved: deque[tuple[str, dict[str, Any]]] = deque()  # (job_id, fields to write), oldest first
         self._tasks = BackgroundTasks()
+        self._all_saved = asyncio.Event()
+        self._all_saved.set()
 
     @property
     def unsaved(self) -> int:
         return len(self._unsaved)
+
+    async def wait_saved(self) -> None:
+        """Until every change kept in memory is in the store (at once when none waits)."""
+        await self._all_saved.wait()
 
     async def transition(
         self, record: JobRecord, status: JobStatus, *, expect: Collection[JobStatus] | None = None, **changes: Any
@@ -82,6 +88,7 @@ class JobWriter:
             log.error("The job store keeps failing (%s); jobs go on in memory and are saved when it works", error)
             self._tasks.spawn(self._save_waiting(), name="store-save-later")
         self._unsaved.append((record.job_id, fields))
+        self._all_saved.clear()
         return replace(record, **fields)
 
     async def _save_waiting(self) -> None:
@@ -101,4 +108,5 @@ class JobWriter:
                 continue
             self._unsaved.popleft()
             failures = 0
+        self._all_saved.set()
         log.info("The job store works again; every waiting change is saved")
