@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from discomfy.comfy import ComfyHTTPError, ComfySettings, WorkflowRejectedError
+from discomfy.comfy import ComfyConnectionError, ComfyHTTPError, ComfyService, ComfySettings, WorkflowRejectedError
 from discomfy.comfy.client import ComfyClient
 
 HOSTILE_400 = [
@@ -58,3 +61,52 @@ async def test_a_200_that_is_not_comfyuis_answer_is_an_http_error_not_a_crash(ho
     answers["/prompt"] = (200, body)
     with pytest.raises(ComfyHTTPError):
         await client.submit({}, client_id="c", prompt_id="p")
+
+
+@dataclass
+class SilentServer:
+    """A server that accepts TCP connections and never answers anything (a hung ComfyUI or proxy)."""
+
+    url: str
+    connections: list[asyncio.StreamWriter] = field(default_factory=list)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+
+@pytest_asyncio.fixture
+async def silent_server() -> AsyncIterator[SilentServer]:
+    silent = SilentServer("")
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.connections.append(writer)
+        async with silent.arrived:
+            silent.arrived.notify_all()
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    silent.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    yield silent
+    for writer in silent.connections:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_comfyui_that_never_answers_is_reported_within_seconds_not_minutes(
+    silent_server: SilentServer, tmp_path: Path
+) -> None:
+    settings = ComfySettings(url=silent_server.url, request_timeout=30.0, download_dir=tmp_path)
+    async with ComfyService(settings) as comfy:
+        submitting = asyncio.create_task(comfy.submit({"1": {"class_type": "X", "inputs": {}}}))
+        # 5 POSTs of 30 s plus queue checks took minutes; with the WebSocket down it is a few seconds in all.
+        with pytest.raises(ComfyConnectionError, match="not reachable"):
+            await asyncio.wait_for(submitting, 20)
+
+
+async def test_the_websocket_handshake_gives_up_on_the_request_timeout_and_tries_again(
+    silent_server: SilentServer, tmp_path: Path
+) -> None:
+    settings = ComfySettings(
+        url=silent_server.url, request_timeout=0.3, reconnect_min_delay=0.05, download_dir=tmp_path
+    )
+    async with ComfyService(settings), silent_server.arrived:
+        # aiohttp's own handshake timeout is 300 s: a second connection would never come within the test
+        await asyncio.wait_for(silent_server.arrived.wait_for(lambda: len(silent_server.connections) >= 2), 10)

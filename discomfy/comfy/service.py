@@ -17,6 +17,7 @@ from discomfy.comfy.client import ComfyClient
 from discomfy.comfy.errors import (
     ComfyConnectionError,
     ComfyError,
+    ComfyTimeoutError,
     JobCancelledError,
     JobLostError,
     OutputDownloadError,
@@ -41,6 +42,7 @@ from discomfy.tasks import BackgroundTasks
 log = logging.getLogger(__name__)
 
 _HISTORY_RETRIES = (0.1, 0.3, 1.0)  # after `executing: null` the entry is written; allow for lag
+OFFLINE_SUBMIT_DEADLINE = 5.0  # seconds a submission may take in all while the WebSocket is down
 
 
 class ComfyService:
@@ -95,6 +97,7 @@ class ComfyService:
             headers=dict(self.settings.headers),
             min_delay=self.settings.reconnect_min_delay,
             max_delay=self.settings.reconnect_max_delay,
+            handshake_timeout=self.settings.request_timeout,
         )
         log.info("ComfyUI service for %s with client_id %s", self._client.base_url, self.client_id)
         self._tasks.spawn(self._tracker.run(), name="comfy-tracker")
@@ -169,7 +172,7 @@ class ComfyService:
         job = ComfyJob(prompt_id, graph, output_nodes=output_nodes, download=download)
         self._jobs[prompt_id] = job
         try:
-            number = await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
+            number = await self._submit_within_deadline(graph, prompt_id, front)
         except WorkflowRejectedError as exc:
             self._jobs.pop(prompt_id, None)
             if exc.queued_anyway:  # don't spend the GPU on half of what was asked
@@ -185,6 +188,18 @@ class ComfyService:
         log.info("Job %s submitted (queue number %s)", short_id(prompt_id), number)
         self._schedule_queue_refresh()
         return job
+
+    async def _submit_within_deadline(self, graph: Mapping[str, Any], prompt_id: str, front: bool) -> int:
+        """POST /prompt with its retries, bounded in all: `submit_deadline`, or a few seconds while the WebSocket
+        is down (ComfyUI is then likely gone, and the user should hear so at once, not after every retry)."""
+        deadline = self.settings.submit_deadline if self.connected else OFFLINE_SUBMIT_DEADLINE
+        try:
+            async with asyncio.timeout(deadline):
+                return await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
+        except TimeoutError:
+            raise ComfyTimeoutError(
+                self.client.base_url, f"no answer to the submission within {deadline:.0f} s"
+            ) from None
 
     def track(
         self,

@@ -49,6 +49,7 @@ class ComfySettings(BaseModel):
     headers: tuple[tuple[str, str], ...] = Field(default=(), repr=False)  # e.g. a proxy's Authorization
     request_timeout: _Seconds = 30.0  # for any single HTTP request
     submit_retries: Annotated[int, Field(ge=0)] = 4  # further tries of a POST /prompt that could not connect
+    submit_deadline: _Seconds = 60.0  # a submission with all its retries, while the WebSocket is connected
     reconnect_min_delay: _Seconds = 0.5  # first wait before reconnecting the WebSocket, doubled up to the max
     reconnect_max_delay: _Seconds = 30.0  # at least reconnect_min_delay
     watchdog_interval: _Seconds = 15.0  # a job silent this long is looked up in /queue and /history

@@ -54,6 +54,7 @@ class ComfyTracker:
         headers: Mapping[str, str] | None = None,
         min_delay: float = 0.5,
         max_delay: float = 30.0,
+        handshake_timeout: float = 30.0,
     ) -> None:
         self._session = session
         self._url = ws_url
@@ -61,6 +62,7 @@ class ComfyTracker:
         self._listener = listener
         self._headers = dict(headers or {})
         self._backoff = Backoff(first=min_delay, cap=max_delay, jitter=True)
+        self._handshake_timeout = handshake_timeout  # aiohttp's own default is 300 s for a server that never answers
         self._last_job: ComfyJob | None = None  # owner of untagged (legacy) preview frames
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connected = asyncio.Event()
@@ -74,9 +76,10 @@ class ComfyTracker:
         connected_before = False
         while True:
             try:
-                async with self._session.ws_connect(
+                connecting = self._session.ws_connect(
                     self._url, headers=self._headers, heartbeat=30.0, max_msg_size=_MAX_MESSAGE
-                ) as ws:
+                )
+                async with await asyncio.wait_for(connecting, self._handshake_timeout) as ws:
                     self._ws = ws
                     await ws.send_json(FEATURE_FLAGS)
                     log.info("WebSocket connected to %s", self._url.split("?")[0])
