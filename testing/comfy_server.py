@@ -369,10 +369,16 @@ class FakeComfy:
         self.delay_answers: dict[str, float] = {}
         #: When set, accept this many more POST /prompt, then answer 500 (a server in trouble).
         self.accept_prompts: int | None = None
-        #: Seconds the server stalls right after each successful prompt, as ComfyUI's prompt worker does when it
-        #: runs ``gc.collect()`` holding the GIL (main.py ``prompt_worker``): the messages still to send
-        #: (``status``, ``executing {node: null}``) and every HTTP answer wait until it is over.
+        #: Seconds the server stalls right after a prompt, as ComfyUI's prompt worker does when it runs
+        #: ``gc.collect()`` holding the GIL (main.py ``prompt_worker``, ~0.25 s on a real server): the messages
+        #: still to send and every HTTP answer wait until it is over.
         self.post_job_pause: float = 0.0
+        #: Where the stall starts: "success", once ``execution_success`` is out (then ``status`` and
+        #: ``executing {node: null}`` wait); "execution", as soon as the last node has run, wherever the sending
+        #: of the message tail is (a real server: before ``executed``, ``execution_success`` or ``executing null``).
+        self.pause_from: str = "success"
+        #: At most one stall per this many seconds (a real server: 10, ``gc_collect_interval``); 0: after every job.
+        self.pause_interval: float = 0.0
         #: (start, end) in ``time.monotonic()`` of every such pause so far.
         self.pauses: list[tuple[float, float]] = []
         #: Image bytes (JPEG) for every preview frame; None: a small JPEG drawn per step.
@@ -1301,6 +1307,8 @@ class FakeComfy:
             except Exception:
                 logger.exception("fake comfy: executor bug")
                 run.success = False
+            if self.pause_from == "execution":
+                self._pause_after_job()
             await st.outbox.join()  # execute() sent its messages (execution_success last) before the worker goes on
             st.currently_running.pop(item_id, None)
             if len(st.history) > MAX_HISTORY:
@@ -1320,9 +1328,16 @@ class FakeComfy:
             if st.client_id is not None:
                 self._send(st, "executing", {"node": None, "prompt_id": prompt_id}, st.client_id)
             st.current = None
-            if run.success and self.post_job_pause > 0:
-                self._paused_until = time.monotonic() + self.post_job_pause
-                self.pauses.append((time.monotonic(), self._paused_until))
+            if self.pause_from == "success":
+                self._pause_after_job()
+
+    def _pause_after_job(self) -> None:
+        """ComfyUI's gc.collect() after a job: everything stalls, at most once per `pause_interval`."""
+        now = time.monotonic()
+        if self.post_job_pause <= 0 or (self.pauses and now - self.pauses[-1][0] < self.pause_interval):
+            return
+        self._paused_until = now + self.post_job_pause
+        self.pauses.append((now, self._paused_until))
 
     def _add_message(
         self, st: _ServerState, run: _PromptRun, event: str, data: dict[str, Any], *, broadcast: bool

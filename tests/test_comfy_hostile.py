@@ -93,12 +93,15 @@ async def silent_server() -> AsyncIterator[SilentServer]:
 async def test_a_comfyui_that_never_answers_is_reported_within_seconds_not_minutes(
     silent_server: SilentServer, tmp_path: Path
 ) -> None:
-    settings = ComfySettings(url=silent_server.url, request_timeout=30.0, download_dir=tmp_path)
+    settings = ComfySettings(url=silent_server.url, request_timeout=2.0, download_dir=tmp_path)
     async with ComfyService(settings) as comfy:
+        async with silent_server.arrived:  # the WebSocket's handshake times out: ComfyUI is down
+            await asyncio.wait_for(silent_server.arrived.wait_for(lambda: comfy.tracker.failures > 0), 10)
         submitting = asyncio.create_task(comfy.submit({"1": {"class_type": "X", "inputs": {}}}))
-        # 5 POSTs of 30 s plus queue checks took minutes; with the WebSocket down it is a few seconds in all.
+        # 5 POSTs of `request_timeout` plus queue checks between them took 21 s here (4.5 minutes at the default
+        # 30 s); with the WebSocket down the whole submission has a few seconds.
         with pytest.raises(ComfyConnectionError, match="not reachable"):
-            await asyncio.wait_for(submitting, 20)
+            await asyncio.wait_for(submitting, 15)
 
 
 async def test_the_websocket_handshake_gives_up_on_the_request_timeout_and_tries_again(

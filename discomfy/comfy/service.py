@@ -190,9 +190,11 @@ class ComfyService:
         return job
 
     async def _submit_within_deadline(self, graph: Mapping[str, Any], prompt_id: str, front: bool) -> int:
-        """POST /prompt with its retries, bounded in all: `submit_deadline`, or a few seconds while the WebSocket
-        is down (ComfyUI is then likely gone, and the user should hear so at once, not after every retry)."""
-        deadline = self.settings.submit_deadline if self.connected else OFFLINE_SUBMIT_DEADLINE
+        """POST /prompt with its retries, bounded in all: `submit_deadline`, or a few seconds once the WebSocket
+        failed to connect (ComfyUI is then likely gone, and the user should hear so at once, not after every
+        retry); a socket still connecting for the first time does not count."""
+        down = self._tracker is not None and self._tracker.failures > 0 and not self.connected
+        deadline = OFFLINE_SUBMIT_DEADLINE if down else self.settings.submit_deadline
         try:
             async with asyncio.timeout(deadline):
                 return await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)

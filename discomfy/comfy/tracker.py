@@ -69,21 +69,23 @@ class ComfyTracker:
         self.queue_remaining: int | None = None  # from the last `status`: what this socket last heard
         self.last_message_at = time.monotonic()
         self.messages = 0
+        self.failures = 0  # connection attempts failed in a row: ComfyUI is likely down, not just starting
 
     async def run(self) -> None:
         """Connect, read, reconnect; until cancelled."""
-        failures = 0
+        self.failures = 0
         connected_before = False
         while True:
             try:
-                connecting = self._session.ws_connect(
-                    self._url, headers=self._headers, heartbeat=30.0, max_msg_size=_MAX_MESSAGE
-                )
-                async with await asyncio.wait_for(connecting, self._handshake_timeout) as ws:
+                async with asyncio.timeout(self._handshake_timeout):  # not wait_for: on 3.11 it can eat a cancel
+                    socket = await self._session.ws_connect(
+                        self._url, headers=self._headers, heartbeat=30.0, max_msg_size=_MAX_MESSAGE
+                    )
+                async with socket as ws:
                     self._ws = ws
                     await ws.send_json(FEATURE_FLAGS)
                     log.info("WebSocket connected to %s", self._url.split("?")[0])
-                    failures = 0
+                    self.failures = 0
                     self.connected.set()
                     self._listener.on_connected(connected_before)
                     connected_before = True
@@ -96,8 +98,8 @@ class ComfyTracker:
             finally:
                 self._ws = None
                 self.connected.clear()
-            delay = self._backoff.delay(failures)
-            failures += 1
+            delay = self._backoff.delay(self.failures)
+            self.failures += 1
             log.info("Reconnecting to ComfyUI in %.1fs", delay)
             await asyncio.sleep(delay)
 
