@@ -6,8 +6,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from discomfy.bot.errors import UNEXPECTED, error_embed, user_message
-from discomfy.bot.permissions import MissingChannelPermissionsError, NotAdminError
+from discomfy.bot.errors import UNEXPECTED, MissingChannelPermissionsError, NotAdminError, error_embed, user_message
 from discomfy.comfy import ComfyConnectionError, ComfyHTTPError, ComfyTimeoutError, JobLostError
 from discomfy.quota import LimitError
 from discomfy.workflows.errors import InvalidParameterError, UnknownWorkflowError

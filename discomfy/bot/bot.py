@@ -15,11 +15,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from discomfy.bot.delivery import Delivery
-from discomfy.bot.errors import report_error
+from discomfy.bot.errors import DiscordLoginError, DiscordUnreachableError, report_error
 from discomfy.bot.permissions import Admins
 from discomfy.bot.presenter import Presenter
 from discomfy.comfy import ComfyError
-from discomfy.errors import DiscomfyError
 from discomfy.health import write_health
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import check_against_object_info
@@ -42,23 +41,6 @@ EXTENSIONS = (
 )
 HEARTBEAT_SECONDS = 15.0
 COMMANDS_KEY = "synced_commands"  # the fingerprint of the command tree Discord last received
-
-
-class DiscordLoginError(DiscomfyError):
-    """Discord refused DISCORD_TOKEN."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Discord refused DISCORD_TOKEN (was it reset?). Copy a new one from the Developer Portal "
-            "(your application > Bot > Reset Token) into .env, then start again."
-        )
-
-
-class DiscordUnreachableError(DiscomfyError):
-    """Discord's API or gateway cannot be reached from this machine."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(f"Cannot reach Discord ({cause}). Check this machine's network and DNS, then start again.")
 
 
 class DiscomfyTree(app_commands.CommandTree["DiscomfyBot"]):

@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import discord
 
 from discomfy.bot.embeds import info_embed
-from discomfy.bot.errors import report_error
+from discomfy.bot.errors import ActionRefusedError, report_error
 from discomfy.bot.limits import TEXT_INPUT
 from discomfy.bot.presenter import Admission
-from discomfy.errors import DiscomfyError
 from discomfy.ids import short_id
 from discomfy.jobs import InputImage, JobRequest
 from discomfy.media import STILL_IMAGE_SUFFIXES
@@ -49,10 +48,6 @@ BATCH = "batch"
 MODAL_TIMEOUT = 15 * 60.0  # an interaction token lives 15 minutes; the modal cannot outlive it
 MAX_UPSCALE_BUTTONS = 5  # one action row
 _JOB_ID = r"(?P<job_id>[0-9a-f]{32})"
-
-
-class ActionRefusedError(DiscomfyError):
-    """A button the clicker may not use here, or that has nothing to act on; the message says why."""
 
 
 def custom_id(action: str, job_id: str, arg: str | None = None) -> str:

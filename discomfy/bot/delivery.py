@@ -43,6 +43,8 @@ from discomfy.bot.messages import (
     MessageContent,
     Upload,
     is_transient,
+    pack,
+    unique_names,
     with_retries,
 )
 from discomfy.ids import short_id
@@ -150,7 +152,7 @@ async def _compose(delivery: Delivery, jobs: Sequence[Job], *, limit: int, workd
     _add_notes(embed, fitted, limit)
     done = [job for job in jobs if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)]
     view = delivery.controls.result(done[0].record, upscale=False, batch=True) if done else None
-    return _Composed(embed, view, _pack(_unique(uploads), limit))
+    return _Composed(embed, view, pack(unique_names(uploads), limit))
 
 
 def _compose_single(delivery: Delivery, job: Job, fitted: _Fitted, limit: int) -> _Composed:
@@ -159,14 +161,14 @@ def _compose_single(delivery: Delivery, job: Job, fitted: _Fitted, limit: int) -
     if record.status.is_unsuccessful:
         view = None if record.status is JobStatus.CANCELLED else delivery.controls.retry(record)
         return _Composed(job_embed(snap), view, [[]])
-    uploads = _unique(fitted.uploads)
+    uploads = unique_names(fitted.uploads)
     shown = (u.filename for u in uploads[:MAX_ATTACHMENTS] if Path(u.filename).suffix.lower() in EMBEDDABLE_IMAGES)
     embed = job_embed(snap, image_name=next(shown, None))
     if not record.output_files:
         embed.add_field(name="Result", value="The workflow finished without any output file.", inline=False)
     _add_notes(embed, fitted, limit)
     view = delivery.controls.result(record, upscale=delivery.upscale and snap.kind == "image")
-    return _Composed(embed, view, _pack(uploads, limit))
+    return _Composed(embed, view, pack(uploads, limit))
 
 
 def _shown(snap: JobSnapshot) -> JobSnapshot:
@@ -228,33 +230,6 @@ def _add_notes(embed: discord.Embed, fitted: _Fitted, limit: int) -> None:
         embed.add_field(name="Resized", value=excerpt(text, FIELD_VALUE), inline=False)
     if fitted.missing:
         embed.add_field(name="Not uploaded", value=excerpt("\n".join(fitted.missing), FIELD_VALUE), inline=False)
-
-
-def _unique(uploads: Sequence[Upload]) -> list[Upload]:
-    """Attachment names must differ within a message (the embed points at one by name)."""
-    seen: set[str] = set()
-    result = []
-    for upload in uploads:
-        name, path, number = upload.filename, Path(upload.filename), 2
-        while name.lower() in seen:
-            name, number = f"{path.stem}_{number}{path.suffix}", number + 1
-        seen.add(name.lower())
-        result.append(replace(upload, filename=name))
-    return result
-
-
-def _pack(uploads: Sequence[Upload], limit: int) -> list[list[Upload]]:
-    """Messages of at most 10 files and at most `limit` bytes each, in order; always at least one."""
-    chunks: list[list[Upload]] = [[]]
-    total = 0
-    for upload in uploads:
-        chunk = chunks[-1]
-        if chunk and (len(chunk) >= MAX_ATTACHMENTS or total + upload.size > limit):
-            chunks.append([])
-            total = 0
-        chunks[-1].append(upload)
-        total += upload.size
-    return chunks
 
 
 def _mb(size: int) -> str:

@@ -22,6 +22,48 @@ from discomfy.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
+# ---- refusals: the Discord layer's own errors, each with its message for the user --------------------
+
+
+class DiscordLoginError(DiscomfyError):
+    """Discord refused DISCORD_TOKEN."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Discord refused DISCORD_TOKEN (was it reset?). Copy a new one from the Developer Portal "
+            "(your application > Bot > Reset Token) into .env, then start again."
+        )
+
+
+class DiscordUnreachableError(DiscomfyError):
+    """Discord's API or gateway cannot be reached from this machine."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"Cannot reach Discord ({cause}). Check this machine's network and DNS, then start again.")
+
+
+class ActionRefusedError(DiscomfyError):
+    """A button the clicker may not use here, or that has nothing to act on; the message says why."""
+
+
+class NotAdminError(app_commands.CheckFailure):
+    """The caller is not one of the configured admins."""
+
+    def __init__(self) -> None:
+        super().__init__("Only DisComfy admins can do that (configured in discord.admin_role_ids / admin_user_ids).")
+
+
+class MissingChannelPermissionsError(DiscomfyError):
+    """The bot could answer the command but could not keep the job's message up to date in this channel."""
+
+
+class OthersHistoryError(app_commands.CheckFailure):
+    """A member who is not an admin asked for someone else's history."""
+
+    def __init__(self) -> None:
+        super().__init__("Only DisComfy admins can look at another member's history. Leave `user` empty to see yours.")
+
+
 #: Raised by discord.py when a command's options do not match what the bot registered: a client with a stale
 #: copy of the command (they are cached), never a bug of ours.
 STALE_COMMAND_ERRORS: tuple[type[Exception], ...] = (

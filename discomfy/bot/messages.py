@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import aiohttp
 import discord
 
-from discomfy.bot.limits import TOKEN_LIFETIME
+from discomfy.bot.limits import MAX_ATTACHMENTS, TOKEN_LIFETIME
 from discomfy.retry import Backoff, retry
 
 if TYPE_CHECKING:
@@ -63,6 +63,33 @@ class MessageContent:
     view: discord.ui.View | None
     uploads: tuple[Upload, ...] = ()
     upload: bool = True
+
+
+def unique_names(uploads: Sequence[Upload]) -> list[Upload]:
+    """Attachment names must differ within a message (the embed points at one by name)."""
+    seen: set[str] = set()
+    result = []
+    for upload in uploads:
+        name, path, number = upload.filename, Path(upload.filename), 2
+        while name.lower() in seen:
+            name, number = f"{path.stem}_{number}{path.suffix}", number + 1
+        seen.add(name.lower())
+        result.append(replace(upload, filename=name))
+    return result
+
+
+def pack(uploads: Sequence[Upload], limit: int) -> list[list[Upload]]:
+    """Messages of at most 10 files and at most `limit` bytes each, in order; always at least one."""
+    chunks: list[list[Upload]] = [[]]
+    total = 0
+    for upload in uploads:
+        chunk = chunks[-1]
+        if chunk and (len(chunk) >= MAX_ATTACHMENTS or total + upload.size > limit):
+            chunks.append([])
+            total = 0
+        chunks[-1].append(upload)
+        total += upload.size
+    return chunks
 
 
 class Controls(Protocol):

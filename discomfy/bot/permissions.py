@@ -8,8 +8,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from discomfy.bot.errors import MissingChannelPermissionsError, NotAdminError
 from discomfy.config import DiscordSettings
-from discomfy.errors import DiscomfyError
 
 #: What the bot needs in a channel: see it, answer, embed progress, attach results, read the messages it edits.
 BOT_PERMISSION_NAMES = {
@@ -20,17 +20,6 @@ BOT_PERMISSION_NAMES = {
     "read_message_history": "Read Message History",
 }
 BOT_PERMISSIONS = discord.Permissions(**dict.fromkeys(BOT_PERMISSION_NAMES, True))
-
-
-class NotAdminError(app_commands.CheckFailure):
-    """The caller is not one of the configured admins."""
-
-    def __init__(self) -> None:
-        super().__init__("Only DisComfy admins can do that (configured in discord.admin_role_ids / admin_user_ids).")
-
-
-class MissingChannelPermissionsError(DiscomfyError):
-    """The bot could answer the command but could not keep the job's message up to date in this channel."""
 
 
 class Admins:

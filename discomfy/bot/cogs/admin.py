@@ -12,10 +12,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from discomfy.bot.embeds import QueueRow, duration, queue_embed
-from discomfy.bot.errors import error_embed, report_error, send_ephemeral
+from discomfy.bot.errors import NotAdminError, error_embed, report_error, send_ephemeral
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES
 from discomfy.bot.panels import PANEL_TIMEOUT, PrivatePanel
-from discomfy.bot.permissions import NotAdminError, admin_only
+from discomfy.bot.permissions import admin_only
 from discomfy.comfy import PromptStatus
 from discomfy.ids import short_id
 from discomfy.store import JobStatus

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from discomfy.bot.embeds import history_embed, stats_embed
-from discomfy.bot.errors import report_error, send_ephemeral
+from discomfy.bot.errors import OthersHistoryError, report_error, send_ephemeral
 from discomfy.bot.panels import PANEL_TIMEOUT, PrivatePanel
 from discomfy.bot.permissions import admin_only
 
@@ -23,13 +23,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
 DAY = 86400.0
-
-
-class OthersHistoryError(app_commands.CheckFailure):
-    """A member who is not an admin asked for someone else's history."""
-
-    def __init__(self) -> None:
-        super().__init__("Only DisComfy admins can look at another member's history. Leave `user` empty to see yours.")
 
 
 class HistoryCog(commands.Cog, name="History"):
