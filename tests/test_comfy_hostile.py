@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from discomfy.comfy import ComfyConnectionError, ComfyHTTPError, ComfyService, ComfySettings, WorkflowRejectedError
+from discomfy.comfy import client as client_module
 from discomfy.comfy.client import ComfyClient
 
 HOSTILE_400 = [
@@ -30,12 +32,13 @@ async def hostile() -> AsyncIterator[tuple[ComfyClient, dict[str, tuple[int, str
     """A server on loopback that answers POST /prompt with whatever the test puts in `answers`."""
     answers: dict[str, tuple[int, str]] = {}
 
-    async def prompt(request: web.Request) -> web.Response:
-        status, body = answers["/prompt"]
+    async def answer(request: web.Request) -> web.Response:
+        status, body = answers[request.path]
         return web.Response(status=status, text=body, content_type="application/json")
 
     app = web.Application()
-    app.router.add_post("/prompt", prompt)
+    app.router.add_post("/prompt", answer)
+    app.router.add_get("/queue", answer)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -113,3 +116,23 @@ async def test_the_websocket_handshake_gives_up_on_the_request_timeout_and_tries
     async with ComfyService(settings), silent_server.arrived:
         # aiohttp's own handshake timeout is 300 s: a second connection would never come within the test
         await asyncio.wait_for(silent_server.arrived.wait_for(lambda: len(silent_server.connections) >= 2), 10)
+
+
+async def test_an_answer_larger_than_the_cap_is_refused_not_held_in_memory(
+    hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, answers = hostile
+    monkeypatch.setattr(client_module, "MAX_ANSWER_BYTES", 1024 * 1024)  # the real cap is 128 MiB
+    pending = [[n, f"p{n}", {}, {"client_id": "x" * 2000}, []] for n in range(1000)]  # about 2 MB
+    answers["/queue"] = (200, json.dumps({"queue_running": [], "queue_pending": pending}))
+    with pytest.raises(ComfyHTTPError) as caught:
+        await client.queue()
+    assert "too large" in caught.value.for_log
+
+
+async def test_a_large_answer_under_the_cap_is_read_whole(hostile) -> None:
+    client, answers = hostile
+    pending = [[n, f"p{n}", {}, {"client_id": "x" * 2000}, []] for n in range(1000)]  # parsed off the event loop
+    answers["/queue"] = (200, json.dumps({"queue_running": [], "queue_pending": pending}))
+    state = await client.queue()
+    assert len(state.pending) == 1000

@@ -36,6 +36,8 @@ from discomfy.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
+MAX_ANSWER_BYTES = 128 * 1024 * 1024  # an API answer (/history, /queue, /object_info) larger than this is refused
+PARSE_OFF_LOOP_BYTES = 1024 * 1024  # JSON answers larger than this are parsed in a worker thread
 SUBMIT_BACKOFF = Backoff(first=0.25, cap=8.0, jitter=True)  # a brief hiccup of ComfyUI, not an outage
 
 
@@ -56,7 +58,7 @@ class ComfyClient:
             async with self._session.request(
                 method, url, timeout=self._timeout, headers=self._headers, **kwargs
             ) as resp:
-                return resp.status, await resp.read()
+                return resp.status, await _read_bounded(resp, method, path)
         except TimeoutError as exc:
             raise ComfyTimeoutError(self.base_url, f"no answer to {method} {path} in time") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -67,8 +69,10 @@ class ComfyClient:
         if status != 200:
             raise ComfyHTTPError(method, path, status, body.decode("utf-8", "replace"))
         try:
+            if len(body) > PARSE_OFF_LOOP_BYTES:  # a big /history or /object_info would stall every other job
+                return await asyncio.to_thread(json.loads, body)
             return json.loads(body) if body else None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ComfyHTTPError(method, path, status, "answer is not JSON") from exc
 
     async def submit(self, graph: Mapping[str, Any], *, client_id: str, prompt_id: str, front: bool = False) -> int:
@@ -293,6 +297,20 @@ class _FileSink:
             file, partial, _target = self._open
             file.close()
             partial.unlink(missing_ok=True)
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+    """The body of an API answer, refused past MAX_ANSWER_BYTES instead of filling memory."""
+    if resp.content_length is not None and resp.content_length > MAX_ANSWER_BYTES:
+        raise ComfyHTTPError(method, path, resp.status, f"answer of {resp.content_length} bytes is too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(1024 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise ComfyHTTPError(method, path, resp.status, f"answer of more than {MAX_ANSWER_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _free_path(directory: Path, name: str) -> Path:
