@@ -20,6 +20,7 @@ from discomfy.bot.permissions import Admins
 from discomfy.bot.presenter import Presenter
 from discomfy.comfy import ComfyError
 from discomfy.health import write_health
+from discomfy.store.retention import keep_pruning
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import check_against_object_info
 
@@ -119,6 +120,11 @@ class DiscomfyBot(commands.Bot):
         await self.sync_commands()
         self.background.spawn(self._check_workflows_against_server(), name="workflow-check")
         self.background.spawn(self._heartbeat(), name="health-heartbeat")
+        storage = self.config.storage
+        if storage.keep_outputs_days is not None or storage.keep_outputs_gb is not None:
+            keep_bytes = int(storage.keep_outputs_gb * 2**30) if storage.keep_outputs_gb is not None else None
+            pruning = keep_pruning(self.jobs.store, keep_days=storage.keep_outputs_days, keep_bytes=keep_bytes)
+            self.background.spawn(pruning, name="output-retention")
 
     @property
     def health_path(self) -> Path:

@@ -175,6 +175,8 @@ class StorageSettings(_Section):
 
     database: _AbsolutePath = Path("data/discomfy.sqlite3")  # jobs, so buttons and unfinished jobs survive
     outputs: _AbsolutePath = Path("data/outputs")  # also comfy.download_dir
+    keep_outputs_days: Annotated[float, Field(gt=0)] | None = None  # delivered jobs' files older: deleted; null: kept
+    keep_outputs_gb: Annotated[float, Field(gt=0)] | None = None  # delivered jobs' files beyond: oldest deleted
 
 
 class LoggingSettings(_Section):

@@ -221,6 +221,12 @@ class JobStore:
             f"{_SELECT} WHERE status IN {_placeholders(UNFINISHED)} ORDER BY created_at, rowid", UNFINISHED
         )
 
+    async def delivered(self) -> list[JobRecord]:
+        """Every delivered job that still lists output files, the earliest finished first (for pruning)."""
+        return await self._all(
+            f"{_SELECT} WHERE status = ? AND output_files != '[]' ORDER BY finished_at, rowid", (JobStatus.DONE.value,)
+        )
+
     async def pending_count(self, owner_id: int | None = None) -> int:
         """Jobs created, queued or running, of one owner or of everyone."""
         sql = f"SELECT count(*) AS n FROM jobs WHERE status IN {_placeholders(PENDING)}"
