@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from discomfy.comfy.job import ComfyJob
+from discomfy.comfy.tracker import ComfyTracker
 from discomfy.config import load_config
 from discomfy.config.errors import ConfigError
 from discomfy.store import JobStatus
@@ -647,3 +649,48 @@ def test_hostile_workflow_files_raise_workflow_error_naming_the_file(
 
     assert problems is not None
     assert any(expected in str(p) and str(folder) in str(p) for p in problems), [str(p) for p in problems]
+
+
+# ---- a hostile ComfyUI: anything on the WebSocket, any 400 body ----------------------------------------
+
+
+#: The keys ComfyUI's messages carry: nested under one another, with values of any JSON type.
+MESSAGE_KEYS = ["status", "exec_info", "queue_remaining", "sid", "prompt_id", "node", "display_node", "output",
+                "images", "filename", "value", "max", "nodes", "timestamp", "node_id", "node_type"]  # fmt: skip
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8) | st.just("ours"),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(MESSAGE_KEYS), inner, max_size=4),
+    max_leaves=12,
+)
+MESSAGE_TYPES = st.sampled_from(
+    ["status", "execution_start", "execution_cached", "executing", "progress", "progress_state", "executed",
+     "execution_success", "execution_error", "execution_interrupted", "crystools.monitor"]
+)  # fmt: skip
+
+
+MESSAGE_DATA = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries({}, optional={key: JSON_VALUES for key in MESSAGE_KEYS}),  # every key with any value
+    st.lists(JSON_VALUES, min_size=1, max_size=3),
+)
+
+
+@settings(FUZZ, max_examples=400)  # pure and fast: many more examples than the bot-driven ones
+@given(kind=st.one_of(MESSAGE_TYPES, JSON_VALUES), data=MESSAGE_DATA)
+@example(kind="status", data=[1])  # dropped the socket once
+@example(kind="status", data={"status": "x"})
+@example(kind="executed", data={"prompt_id": "ours", "node": "9", "output": [1]})
+def test_any_websocket_message_is_routed_or_skipped_never_raised(kind: Any, data: Any) -> None:
+    """One raised exception would drop the WebSocket; a server repeating it would keep it dropped."""
+
+    class Listener:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: None
+
+    async def dispatch() -> None:
+        jobs = {"ours": ComfyJob("ours", {"3": {"class_type": "KSampler", "inputs": {}}})}
+        tracker = ComfyTracker(None, "ws://unused", jobs, Listener())  # type: ignore[arg-type]
+        tracker.dispatch_text(json.dumps({"type": kind, "data": data}))
+        tracker.dispatch_binary(json.dumps(data).encode()[:64])
+
+    asyncio.run(dispatch())
