@@ -367,6 +367,8 @@ class FakeComfy:
         #: Per route (without /api), seconds to hold an answer AFTER it was computed: a slow network
         #: on a big answer, so the client reads a snapshot older than its own later requests.
         self.delay_answers: dict[str, float] = {}
+        #: Seconds between 64 KiB pieces of a /view answer (0: as fast as loopback goes), a slow link.
+        self.view_trickle: float = 0.0
         #: When set, accept this many more POST /prompt, then answer 500 (a server in trouble).
         self.accept_prompts: int | None = None
         #: Seconds the server stalls right after a prompt, as ComfyUI's prompt worker does when it runs
@@ -960,7 +962,20 @@ class FakeComfy:
             body = await asyncio.to_thread(_reencode_channel, path, channel)
             return web.Response(body=body, content_type="image/png", headers=disposition)
         content_type = _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        if self.view_trickle:
+            return await self._trickle(request, path, {**disposition, "Content-Type": content_type})
         return web.FileResponse(path, headers={**disposition, "Content-Type": content_type})
+
+    async def _trickle(self, request: web.Request, path: Path, headers: dict[str, str]) -> web.StreamResponse:
+        """A file sent 64 KiB at a time with `view_trickle` seconds in between: a slow link to ComfyUI."""
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        data = await asyncio.to_thread(path.read_bytes)
+        for start in range(0, len(data), 64 * 1024):
+            await response.write(data[start : start + 64 * 1024])
+            await asyncio.sleep(self.view_trickle)
+        await response.write_eof()
+        return response
 
     async def _post_upload_image(self, request: web.Request) -> web.StreamResponse:
         post = await request.post()

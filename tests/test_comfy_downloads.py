@@ -117,3 +117,15 @@ async def test_only_max_outputs_files_are_fetched_and_the_rest_are_named(fake_co
     assert len(result.files) == 5
     assert len(result.left_out) == 7
     assert len(fake_comfy.requests_to("/view")) == 5  # not fetched, then thrown away: never fetched
+
+
+async def test_a_download_cut_by_shutdown_leaves_no_part_file(fake_comfy: FakeComfy, tmp_path: Path) -> None:
+    fake_comfy.output_size = 2 * 1024 * 1024
+    fake_comfy.view_trickle = 0.05  # about 1.6 s for the file: the shutdown lands in the middle
+    downloads = tmp_path / "downloads"
+    async with ComfyService(settings_for(fake_comfy, tmp_path, download_chunk_size=64 * 1024)) as comfy:
+        await comfy.submit(sampler_graph(steps=1), output_nodes=("9",))
+        async with asyncio.timeout(10):
+            while not list(downloads.rglob("*.part")):  # noqa: ASYNC110 - a file system has no event to wait on
+                await asyncio.sleep(0.01)
+    assert _leftovers(downloads) == []
