@@ -183,10 +183,6 @@ def test_an_excerpt_never_exceeds_its_limit_and_only_drops_the_end(text: str, li
     assert result == whole or (result.endswith("…") and whole.startswith(result[:-1]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="excerpt(text, 0) slices text[:-1] and returns all but one character plus '…' instead of ''",
-)
 def test_an_excerpt_to_no_room_at_all_is_empty() -> None:
     assert len(excerpt("node 3 (KSampler): the value is above the allowed maximum", 0)) == 0
 
@@ -419,31 +415,25 @@ def test_a_batch_of_25_seeds_with_long_errors_fits_in_one_embed() -> None:
     assert embed.title == "Batch of 25 · 0 done, 25 failed"
 
 
-SEEDS_CUT = pytest.mark.xfail(
-    strict=True,
-    reason="batch_embed cuts the joined seed lines to one 1024-character field: with 20-digit seeds a 25-seed batch "
-    "shows 22 seeds while queued, 20 while running (the last one cut mid-number), 13 when ComfyUI was unreachable",
-)
-
-
 @pytest.mark.parametrize(
     "state",
     [
         pytest.param({"status": JobStatus.DONE}, id="done"),
-        pytest.param({"status": JobStatus.QUEUED, "position": 17, "queue_total": 30}, id="queued", marks=SEEDS_CUT),
-        pytest.param({"status": JobStatus.RUNNING, "step": 12, "steps": 30}, id="running", marks=SEEDS_CUT),
+        pytest.param({"status": JobStatus.QUEUED, "position": 17, "queue_total": 30}, id="queued"),
+        pytest.param({"status": JobStatus.RUNNING, "step": 12, "steps": 30}, id="running"),
         pytest.param(
             {"status": JobStatus.FAILED, "error": str(ComfyConnectionError("http://127.0.0.1:8188", "refused"))},
             id="unreachable",
-            marks=SEEDS_CUT,
         ),
     ],
 )
 def test_every_seed_of_a_25_seed_batch_is_shown_whole(state: dict[str, Any]) -> None:
     seeds = [10_000_000_000_000_000_000 + 7919 * i for i in range(25)]
     snaps = [replace(s, seed=seed) for s, seed in zip(batch(*[snapshot(**state)] * 25), seeds, strict=True)]
-    shown = field(batch_embed(snaps), "Seeds")
+    embed = batch_embed(snaps)
+    shown = "\n".join(f.value or "" for f in embed.fields if f.name.startswith("Seeds"))
     assert [seed for seed in seeds if f"seed `{seed}`" not in shown] == []
+    assert_fits_discord(embed)
 
 
 # ---- /queue ----------------------------------------------------------------------------------------

@@ -42,8 +42,11 @@ def duration(seconds: float) -> str:
 
 
 def excerpt(text: object, limit: int = 300) -> str:
+    """`text` cut to `limit` characters, the cut marked with …; empty when there is no room at all."""
     text = str(text or "").strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…" if limit > 0 else ""
 
 
 def job_title(snap: JobSnapshot) -> str:
@@ -108,7 +111,8 @@ def batch_embed(snaps: Sequence[JobSnapshot], *, image_name: str | None = None) 
     if first.params.get("prompt"):
         embed.description = f">>> {excerpt(first.params['prompt'], 900)}"
     lines = [f"`{i + 1:>2}` seed `{s.seed}` · {_batch_line(s)}" for i, s in enumerate(snaps)]
-    embed.add_field(name="Seeds", value=excerpt("\n".join(lines), FIELD_VALUE), inline=False)
+    for index, chunk in enumerate(_whole_lines(lines, FIELD_VALUE)):  # every seed whole: users copy them
+        embed.add_field(name="Seeds" if index == 0 else "Seeds (more)", value=chunk, inline=False)
     embed.add_field(name="Workflow", value=first.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{first.owner_id}>")
     embed.add_field(name="Elapsed", value=duration(max(s.elapsed for s in snaps)))
@@ -133,6 +137,18 @@ def _batch_line(snap: JobSnapshot) -> str:
     if snap.status.is_unsuccessful:
         return f"{job_title(snap).lower()}: {excerpt(snap.error, 80)}"
     return job_title(snap).lower()
+
+
+def _whole_lines(lines: Sequence[str], limit: int) -> list[str]:
+    """Lines joined into as few texts of at most `limit` characters as will hold them, none cut in two."""
+    chunks: list[str] = []
+    for line in lines:
+        line = excerpt(line, limit)
+        if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
 
 
 # ---- /queue, /history, /stats (admin and history cogs) -------------------------------------------
