@@ -19,6 +19,9 @@ from discomfy.comfy import ComfyService, ComfySettings
 from testing.comfy_server import FakeComfy, RecordedRequest
 
 PASS, FAIL, INFO, SKIP = "PASS", "FAIL", "info", "SKIP"
+#: Seconds the fake ComfyUI stalls after a job where a row asks for it (`FakeComfy.post_job_pause`): a real
+#: ComfyUI's prompt worker runs gc.collect() holding the GIL after a job, 0.3-0.45 s measured, at most every 10 s.
+POST_JOB_PAUSE = 0.35
 
 
 @dataclass(frozen=True, slots=True)
