@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import shutil
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench._common import SKIP, LoopLag, Row, graph, stamp_dispatches, verdict
 from discomfy.comfy import ComfyService, ComfySettings
@@ -37,6 +42,16 @@ def reset_peak() -> bool:
     return True
 
 
+def trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc malloc_trim), so that a baseline read next is what is in use and
+    a later allocation cannot hide in pages an earlier one left resident; a no-op without glibc."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 class RssSampler(threading.Thread):
     """Reads VmRSS every 2 ms and keeps the highest value (KiB)."""
 
@@ -53,6 +68,40 @@ class RssSampler(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Growth:
+    """RSS of this process before and at the peak of some work (KiB)."""
+
+    baseline_kib: int
+    peak_kib: int
+    exact: bool  # VmHWM could be reset (else only the 2 ms samples)
+
+    @property
+    def grown(self) -> int:
+        """Bytes."""
+        return (self.peak_kib - self.baseline_kib) * 1024
+
+
+async def measure_growth(work: Callable[[], Awaitable[T]]) -> tuple[T, Growth]:
+    """Run `work()` between a fresh baseline (gc, heap trimmed) and its peak RSS (VmHWM reset + 2 ms samples)."""
+    gc.collect()
+    trim_heap()
+    baseline = status_kib("VmRSS")
+    exact = reset_peak()
+    sampler = RssSampler()
+    sampler.start()
+    try:
+        result = await work()
+    finally:
+        sampler.stop()
+        await asyncio.to_thread(sampler.join)
+    peak = max(sampler.peak, status_kib("VmHWM")) if exact else sampler.peak
+    return result, Growth(baseline, peak, exact)
 
 
 async def download_memory(tmp: Path, size: int) -> list[Row]:
