@@ -99,19 +99,21 @@ class BotRun:
     jobs: int
     wall: float  # first dispatch -> every result uploaded
     delivered: int
+    pause: float  # the fake's post-job pause (seconds) during the run
     submit: list[float]  # interaction dispatched -> its POST /prompt arrived at ComfyUI
     dispatch: list[float]  # ComfyUI hands `execution_start` to the socket -> the bot's tracker has routed it
-    finish_to_upload: list[float]  # ComfyUI wrote the history entry -> the upload of the result reached Discord
-    pacing: list[float]  # of that, waiting for the message's next edit slot (uploads.edit_interval)
+    finish_to_upload: list[float]  # ComfyUI sent `execution_success` -> the upload of the result reached Discord
+    file_wait: list[float]  # of that, until ComfyUI answered the GET /view of the result (0 if it came before)
     discord_requests: int
     comfy_requests: dict[str, int]
     ws_messages: int
 
 
 async def concurrent_jobs(
-    bot: DiscomfyBot, comfy: ServerProcess, discord_api: ServerProcess, count: int, *, steps: int
+    bot: DiscomfyBot, comfy: ServerProcess, discord_api: ServerProcess, count: int, *, steps: int, pause: float
 ) -> BotRun:
     """`count` /generate commands dispatched at once; wait until every result is in Discord."""
+    await comfy.command(f"pause {pause}")
     await comfy.command("reset")
     await discord_api.command("reset")
     started = stamp_starts(bot)
@@ -131,35 +133,32 @@ async def concurrent_jobs(
     messages = tracker.messages - before
     server, requests = await comfy.dump(), await discord_api.dump()
     records = {r.params.get("prompt"): r for r in await bot.jobs.store.history(payloads.USER_ID, limit=count + 50)}
-    interval = bot.config.uploads.edit_interval
-    submit, dispatch, upload, pacing = [], [], [], []
+    view_of = {pid: name for name, pid in server["output_of"].items()}
+    submit, dispatch, upload, file_wait = [], [], [], []
     delivered = 0
     for payload in sent:
         record = records[payload["data"]["options"][0]["value"]]
         pid = record.prompt_id or ""
-        uploaded, last_edit = _upload_start(requests, payload["token"])
+        uploaded = upload_start(requests, payload["token"])
         delivered += record.status is JobStatus.DONE and uploaded is not None
         submit.append(server["posted"][pid] - dispatched[payload["token"]])
         if pid in server["start_sent"] and pid in started:
             dispatch.append(started[pid] - server["start_sent"][pid])
-        if uploaded is not None:
-            finished = server["finished"][pid]
-            upload.append(uploaded - finished)
-            slot = last_edit + interval if last_edit is not None else finished
-            pacing.append(min(uploaded, max(finished, slot)) - finished)
-    return BotRun(count, wall, delivered, submit, dispatch, upload, pacing, len(requests), server["requests"], messages)
+        if uploaded is not None and pid in server["success_sent"]:
+            success = server["success_sent"][pid]
+            upload.append(uploaded - success)
+            answered = server["view_answered"].get(view_of.get(pid, ""), success)
+            file_wait.append(max(0.0, answered - success))
+    return BotRun(
+        count, wall, delivered, pause, submit, dispatch, upload, file_wait, len(requests), server["requests"], messages
+    )
 
 
-def _upload_start(requests: list[dict[str, Any]], token: str) -> tuple[float | None, float | None]:
-    """When the first answered request carrying this interaction's result (not a preview) arrived, and when
-    the edit of the same message before it did."""
+def upload_start(requests: list[dict[str, Any]], token: str) -> float | None:
+    """When the first answered request carrying this interaction's result (not a preview) arrived at Discord."""
     mine = [r for r in requests if token in r["path"] and r["status"] == 200]
     uploads = [r["received_at"] for r in mine if any(name != PREVIEW_NAME for name, _ in r["files"])]
-    if not uploads:
-        return None, None
-    start = min(uploads)
-    edits = [r["received_at"] for r in mine if r["method"] == "PATCH" and r["received_at"] < start]
-    return start, max(edits) if edits else None
+    return min(uploads) if uploads else None
 
 
 # ---- relaying one very large video ----------------------------------------------------------------------
@@ -203,7 +202,7 @@ async def relay_large_video(bot: DiscomfyBot, comfy: ServerProcess, discord_api:
         await comfy.command("size 0")
     peak = max(sampler.peak, status_kib("VmHWM")) if exact else sampler.peak
     server, requests = await comfy.dump(), await discord_api.dump()
-    finished = next(iter(server["finished"].values()))
+    finished = next(iter(server["success_sent"].values()))  # `execution_success` handed to the socket
     uploads = [
         (r["received_at"], name, file_size)
         for r in requests

@@ -19,6 +19,9 @@ from discomfy.comfy import ComfyService, ComfySettings
 from testing.comfy_server import FakeComfy, RecordedRequest
 
 PASS, FAIL, INFO, SKIP = "PASS", "FAIL", "info", "SKIP"
+#: Seconds the fake ComfyUI stalls after a job where a row asks for it (`FakeComfy.post_job_pause`): a real
+#: ComfyUI's prompt worker runs gc.collect() holding the GIL after a job, 0.3-0.45 s measured, at most every 10 s.
+POST_JOB_PAUSE = 0.35
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ def ms(seconds: float) -> str:
 
 
 class TimedFake(FakeComfy):
-    """FakeComfy that keeps (time.monotonic) each request's arrival and each final `executing` it sends.
+    """FakeComfy that keeps (time.monotonic) each request's arrival and each `execution_success` it sends.
 
     The stamps come from the fake's own hooks (`request_answered`, `message_sending`); the fake is not edited.
     """
@@ -72,7 +75,7 @@ class TimedFake(FakeComfy):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.arrived: dict[tuple[str, str], float] = {}  # ("POST /prompt" | "GET /history" | "GET /view", key)
-        self.finish_sent: dict[str, float] = {}  # prompt_id -> when `executing {node: null}` was handed to the socket
+        self.success_sent: dict[str, float] = {}  # prompt_id -> when `execution_success` was handed to the socket
 
     def request_answered(self, request: RecordedRequest, response: web.StreamResponse) -> None:
         if request.method == "POST" and request.route == "/prompt" and isinstance(request.json, dict):
@@ -83,10 +86,10 @@ class TimedFake(FakeComfy):
             self.arrived["GET /view", request.query.get("filename", "")] = request.received_at
 
     def message_sending(self, event: str, payload: Any) -> None:
-        if event == "executing" and isinstance(payload, dict) and payload.get("node") is None:
+        if event == "execution_success" and isinstance(payload, dict):
             prompt_id = payload.get("prompt_id")
             if isinstance(prompt_id, str):
-                self.finish_sent[prompt_id] = time.monotonic()
+                self.success_sent[prompt_id] = time.monotonic()
 
 
 def settings_for(url: str, download_dir: Path, **overrides: Any) -> ComfySettings:
@@ -106,16 +109,19 @@ async def started(
             yield fake, service
 
 
-def stamp_final_messages(service: ComfyService) -> dict[str, float]:
-    """Instrument the service's tracker (this instance only): prompt_id -> when `executing null` was dispatched."""
+def stamp_dispatches(service: ComfyService, *kinds: str) -> dict[tuple[str, str], float]:
+    """Instrument the service's tracker (this instance only): (message type, prompt_id) -> when the tracker was
+    handed the first message of that type for that prompt (`executed`, `execution_success`, ...)."""
     tracker = service.tracker
-    stamps: dict[str, float] = {}
+    stamps: dict[tuple[str, str], float] = {}
     original = tracker.dispatch_text
+    prefixes = tuple(f'{{"type": "{kind}"' for kind in kinds)
 
     def stamped(raw: str) -> None:
         now = time.monotonic()
-        if raw.startswith('{"type": "executing"') and '"node": null' in raw:
-            stamps[json.loads(raw)["data"]["prompt_id"]] = now
+        if raw.startswith(prefixes):
+            message = json.loads(raw)
+            stamps.setdefault((message["type"], message["data"]["prompt_id"]), now)
         original(raw)
 
     tracker.dispatch_text = stamped  # type: ignore[method-assign]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import shutil
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from bench._common import SKIP, LoopLag, Row, graph, stamp_final_messages, verdict
+from bench._common import SKIP, LoopLag, Row, graph, stamp_dispatches, verdict
 from discomfy.comfy import ComfyService, ComfySettings
 
 MEMORY_TARGET = 50_000_000  # bytes (50 MB)
@@ -37,6 +42,16 @@ def reset_peak() -> bool:
     return True
 
 
+def trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc malloc_trim), so that a baseline read next is what is in use and
+    a later allocation cannot hide in pages an earlier one left resident; a no-op without glibc."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 class RssSampler(threading.Thread):
     """Reads VmRSS every 2 ms and keeps the highest value (KiB)."""
 
@@ -53,6 +68,40 @@ class RssSampler(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Growth:
+    """RSS of this process before and at the peak of some work (KiB)."""
+
+    baseline_kib: int
+    peak_kib: int
+    exact: bool  # VmHWM could be reset (else only the 2 ms samples)
+
+    @property
+    def grown(self) -> int:
+        """Bytes."""
+        return (self.peak_kib - self.baseline_kib) * 1024
+
+
+async def measure_growth(work: Callable[[], Awaitable[T]]) -> tuple[T, Growth]:
+    """Run `work()` between a fresh baseline (gc, heap trimmed) and its peak RSS (VmHWM reset + 2 ms samples)."""
+    gc.collect()
+    trim_heap()
+    baseline = status_kib("VmRSS")
+    exact = reset_peak()
+    sampler = RssSampler()
+    sampler.start()
+    try:
+        result = await work()
+    finally:
+        sampler.stop()
+        await asyncio.to_thread(sampler.join)
+    peak = max(sampler.peak, status_kib("VmHWM")) if exact else sampler.peak
+    return result, Growth(baseline, peak, exact)
 
 
 async def download_memory(tmp: Path, size: int) -> list[Row]:
@@ -83,7 +132,7 @@ async def _measure(proc: asyncio.subprocess.Process, root: Path, size: int, labe
     async with ComfyService(ComfySettings(url=url, download_dir=root / "downloads")) as service:
         if not await service.wait_connected(10.0):
             raise RuntimeError("the service did not connect to the fake ComfyUI subprocess")
-        finals = stamp_final_messages(service)
+        dispatched = stamp_dispatches(service, "executed")
         warm = await (await service.submit(graph(1))).result()  # same code path once: imports, pools, buffers
         await _command(proc, f"size {size}")
         gc.collect()
@@ -101,7 +150,7 @@ async def _measure(proc: asyncio.subprocess.Process, root: Path, size: int, labe
         downloaded = result.files[0]
         if downloaded.size != size or downloaded.path.stat().st_size != size:
             raise RuntimeError(f"downloaded {downloaded.size} bytes, expected {size}")
-        seconds = done - finals[job.prompt_id]
+        seconds = done - dispatched["executed", job.prompt_id]
         await asyncio.to_thread(downloaded.path.unlink)
     growth = (peak - baseline) * 1024
     how = "VmHWM reset + 2 ms VmRSS samples" if exact else f"{sampler.samples} VmRSS samples (VmHWM not resettable)"
@@ -109,7 +158,7 @@ async def _measure(proc: asyncio.subprocess.Process, root: Path, size: int, labe
         Row(label, f"{growth / 1e6:.1f} MB", "< 50 MB", verdict(growth < MEMORY_TARGET)),
         Row("4a. ... baseline RSS / peak RSS / how", f"{baseline / 1024:.1f} MiB / {peak / 1024:.1f} MiB / {how}"),
         Row(
-            "4b. ... `executing null` -> result() incl. download, throughput",
+            "4b. ... `executed` (names the file, the download starts) -> result(), throughput",
             f"{seconds:.2f} s, {size / seconds / 1e6:,.0f} MB/s (warm-up file {warm.files[0].size} B)",
         ),
         Row("4c. ... worst event-loop stall during the job", f"{lag.worst * 1000:.1f} ms"),

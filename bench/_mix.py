@@ -29,7 +29,7 @@ Message = tuple[bool, str | bytes]  # (is_binary, payload)
 
 @dataclass(frozen=True, slots=True)
 class Templates:
-    ours: tuple[Message, ...]  # without the final `executing {node: null}` (that would complete the job)
+    ours: tuple[Message, ...]  # without `execution_success` and the final `executing {node: null}` (they end the job)
     ours_id: str
     foreign: tuple[Message, ...]
     foreign_id: str
@@ -47,11 +47,11 @@ async def record_templates(tmp: Path) -> Templates:
             await _drain(ws)
             ours_id, ours = await _record_job(http, fake, ws, graph(1, steps=STEPS, size=512), client_id)
             foreign_id, foreign = await _record_job(http, fake, ws, graph(2, steps=STEPS, size=512), None)
-    final = next(i for i, (binary, raw) in enumerate(ours) if not binary and _is_final(raw))
+    ours = [(binary, raw) for binary, raw in ours if binary or not _ends_job(str(raw))]
     _, meta, image = decode_preview_frame((FIXTURES / "preview_frame_event4.bin").read_bytes())
     assert meta is not None
     return Templates(
-        ours=tuple(ours[:final] + ours[final + 1 :]),
+        ours=tuple(ours),
         ours_id=ours_id,
         foreign=tuple(foreign),
         foreign_id=foreign_id,
@@ -94,9 +94,11 @@ async def _drain(ws: aiohttp.ClientWebSocketResponse, quiet: float = 0.3) -> lis
             return received
 
 
-def _is_final(raw: str) -> bool:
+def _ends_job(raw: str) -> bool:
+    """`execution_success` or the final `executing {node: null}`: either completes the job in the service."""
     message = json.loads(raw)
-    return message["type"] == "executing" and message["data"].get("node") is None
+    final = message["type"] == "executing" and message["data"].get("node") is None
+    return final or message["type"] == "execution_success"
 
 
 def build_mix(templates: Templates, job_ids: list[str], total: int, *, seed: int = 0) -> list[Message]:

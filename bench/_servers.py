@@ -7,6 +7,7 @@ Each then reads commands on stdin, one a line, answered `OK` (or `ERROR ...`):
 
 - `size <bytes>` (comfy): every later output file is exactly that big (0: back to normal);
 - `step_delay <seconds>` (comfy): seconds each sampler step sleeps;
+- `pause <seconds>` (comfy): the fake's `post_job_pause`, the stall after every successful prompt (0: off);
 - `dump <path>`: write what was seen so far as JSON to `path` (comfy: monotonic stamps per prompt_id and
   request counts; discord: every request with its method, path, status, arrival and file parts);
 - `reset`: forget what was seen so far.
@@ -37,7 +38,8 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 class StampedComfy(FakeComfy):
-    """FakeComfy that stamps each prompt's POST arrival, start, `execution_start` send and finish (history written).
+    """FakeComfy that stamps, per prompt, the POST arrival, the start, the `execution_start` and `execution_success`
+    sends, the finish (history written) and each output file's GET /view (arrival and answer).
 
     The stamps come from the fake's own hooks (`request_answered`, `prompt_event`, `message_sending`,
     `prompt_finished`); the fake is not edited.
@@ -48,21 +50,38 @@ class StampedComfy(FakeComfy):
         self.posted: dict[str, float] = {}  # prompt_id -> POST /prompt arrived
         self.started: dict[str, float] = {}  # prompt_id -> the worker began executing it
         self.start_sent: dict[str, float] = {}  # prompt_id -> `execution_start` handed to its socket
+        self.success_sent: dict[str, float] = {}  # prompt_id -> `execution_success` handed to its socket
         self.finished: dict[str, float] = {}  # prompt_id -> history entry written (the job is done on the server)
+        self.output_of: dict[str, str] = {}  # output filename -> the prompt_id whose `executed` named it
+        self.view_arrived: dict[str, float] = {}  # output filename -> its first GET /view arrived
+        self.view_answered: dict[str, float] = {}  # output filename -> that answer went out (after any pause)
 
     def request_answered(self, request: RecordedRequest, response: web.StreamResponse) -> None:
         if request.method == "POST" and request.route == "/prompt" and isinstance(response, web.Response):
             answer = json.loads(response.body) if response.status == 200 and response.body else {}
             if "prompt_id" in answer:  # the client's own id, or the one the server made up
                 self.posted[answer["prompt_id"]] = request.received_at
+        elif request.method == "GET" and request.route == "/view" and "filename" in request.query:
+            self.view_arrived.setdefault(request.query["filename"], request.received_at)
+            self.view_answered.setdefault(request.query["filename"], time.monotonic())
 
     def prompt_event(self, prompt_id: str, event: str) -> None:
         if event == "execution_start":
             self.started[prompt_id] = time.monotonic()
 
     def message_sending(self, event: str, payload: Any) -> None:
-        if event == "execution_start" and isinstance(payload, dict):
-            self.start_sent.setdefault(str(payload.get("prompt_id")), time.monotonic())
+        if not isinstance(payload, dict):
+            return
+        prompt_id = str(payload.get("prompt_id"))
+        if event == "execution_start":
+            self.start_sent.setdefault(prompt_id, time.monotonic())
+        elif event == "execution_success":
+            self.success_sent.setdefault(prompt_id, time.monotonic())
+        elif event == "executed":
+            for items in (payload.get("output") or {}).values():
+                for item in items if isinstance(items, list) else ():
+                    if isinstance(item, dict) and "filename" in item:
+                        self.output_of[item["filename"]] = prompt_id
 
     def prompt_finished(self, prompt_id: str) -> None:
         self.finished.setdefault(prompt_id, time.monotonic())
@@ -76,14 +95,21 @@ class StampedComfy(FakeComfy):
             "posted": self.posted,
             "started": self.started,
             "start_sent": self.start_sent,
+            "success_sent": self.success_sent,
             "finished": self.finished,
+            "output_of": self.output_of,
+            "view_arrived": self.view_arrived,
+            "view_answered": self.view_answered,
+            "pauses": self.pauses,
             "requests": routes,
             "ws_connections": self.ws_connections,
         }
 
     def reset(self) -> None:
-        for stamps in (self.posted, self.started, self.start_sent, self.finished):
-            stamps.clear()
+        stamps: list[dict[str, Any]] = [self.posted, self.started, self.start_sent, self.success_sent, self.finished]
+        for table in (*stamps, self.output_of, self.view_arrived, self.view_answered):
+            table.clear()
+        self.pauses.clear()
         self.requests.clear()
         self.ws_connections = 0
 
@@ -124,6 +150,8 @@ async def _serve_comfy(output_dir: Path) -> None:
                 fake.output_size = int(argument) or None
             elif command == "step_delay":
                 fake.step_delay = float(argument)
+            elif command == "pause":
+                fake.post_job_pause = float(argument)
             elif command == "dump":
                 await asyncio.to_thread(Path(argument).write_text, json.dumps(fake.dump()))
             elif command == "reset":

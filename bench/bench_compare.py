@@ -1,7 +1,7 @@
-"""DisComfy's one-socket design against the two designs users otherwise run, and the whole bot under load.
+"""DisComfy's one-socket design against the peer's polling and a socket per job, and the whole bot under load.
 
-    python -m bench.bench_compare           # full run, under a minute on 2 cores (needs ~1.1 GB free disk)
-    python -m bench.bench_compare --quick   # smoke run: fewer jobs, a 64 MiB video, about 20 s
+    python -m bench.bench_compare           # full run, about 90 s on 2 cores (needs ~1.1 GB free disk)
+    python -m bench.bench_compare --quick   # smoke run: fewer jobs, a 64 MiB video, about 60 s
 
 Everything runs on 127.0.0.1: the fake ComfyUI and the fake Discord each in their own process, the client under
 test (the bot, or one of the three designs) in this one. Prints markdown tables on stdout, progress on stderr.
@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
@@ -36,26 +37,32 @@ from bench._botpath import (
     running_bot,
     write_bench_workflow,
 )
-from bench._designs import DESIGNS, DesignRun, run_design, sampler_graph
+from bench._common import POST_JOB_PAUSE, percentile
+from bench._designs import DESIGNS, DesignRun, design_memory, run_design, sampler_graph
 from bench._dispatch import in_process
-from bench._memory import MIN_FREE_DISK
+from bench._memory import MIN_FREE_DISK, Growth
 from bench._mix import record_templates
 from bench._servers import ServerProcess
+
+BOT_STEP_DELAY = 0.005
+DESIGN_STEP_DELAY = 0.04
+DESIGN_STEPS = (10, 35)  # per design job, drawn at random: 0.4-1.4 s, so a finish falls anywhere in a 1 s poll
+DESIGN_OUTPUT = int(22.5 * 2**20)  # the large output each design fetches once, for its memory figure
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    bot_jobs: list[int]  # concurrent /generate commands through the bot
-    design_jobs: list[tuple[int, float]]  # (concurrent jobs, step_delay) for the side-by-side runs
-    steps: int  # sampler steps per job (one progress message and one preview each)
+    bot_jobs: list[tuple[int, float]]  # (concurrent /generate commands through the bot, post-job pause)
+    steps: int  # sampler steps per bot job (one progress message and one preview each)
     video_size: int
+    one_at_a_time: int  # design jobs run one after another
+    in_flight: int  # design jobs run all at once
     dispatch_messages: int
     dispatch_repeats: int
 
 
-FULL = Plan([1, 20, 200], [(20, 0.05), (200, 0.005)], 4, 500 * 2**20, 60_000, 3)
-QUICK = Plan([1, 20], [(20, 0.05)], 4, 64 * 2**20, 15_000, 2)
-BOT_STEP_DELAY = 0.005
+FULL = Plan([(1, POST_JOB_PAUSE), (20, POST_JOB_PAUSE), (200, 0.0)], 4, 500 * 2**20, 12, 10, 60_000, 3)
+QUICK = Plan([(1, POST_JOB_PAUSE), (20, POST_JOB_PAUSE)], 4, 64 * 2**20, 5, 10, 15_000, 2)
 
 
 def _progress(text: str) -> None:
@@ -68,12 +75,10 @@ def _ms(seconds: float) -> str:
 
 
 def _spread(values: list[float]) -> str:
-    """Median / p90 (nearest rank)."""
+    """Median / p95 (nearest rank)."""
     if not values:
         return "n/a"
-    ordered = sorted(values)
-    p90 = ordered[max(0, min(len(ordered) - 1, round(0.9 * len(ordered)) - 1))]
-    return f"{_ms(statistics.median(ordered))} / {_ms(p90)}"
+    return f"{_ms(statistics.median(values))} / {_ms(percentile(values, 95))}"
 
 
 @dataclass
@@ -81,7 +86,7 @@ class Results:
     relay: RelayRun | str
     bot: list[BotRun]
     capacity: float
-    designs: list[list[DesignRun]]
+    designs: dict[str, tuple[DesignRun, DesignRun, Growth]]  # one at a time, all at once, memory
 
 
 async def run(plan: Plan, tmp: Path) -> Results:
@@ -89,23 +94,13 @@ async def run(plan: Plan, tmp: Path) -> Results:
     discord_api = await ServerProcess.start("discord", tmp)
     try:
         relay = await _relay(plan, tmp, comfy, discord_api)
-        _progress(f"bot path: {plan.bot_jobs} concurrent /generate")
-        await comfy.command(f"step_delay {BOT_STEP_DELAY}")
-        workflows = write_bench_workflow(tmp / "workflows")
-        bot_runs = []
-        async with running_bot(tmp / "bot", comfy, discord_api, workflows=workflows, default=BENCH_WORKFLOW) as bot:
-            for count in plan.bot_jobs:
-                _progress(f"bot path: {count} job(s)")
-                bot_runs.append(await concurrent_jobs(bot, comfy, discord_api, count, steps=plan.steps))
-        designs = []
-        for count, step_delay in plan.design_jobs:
-            await comfy.command(f"step_delay {step_delay}")
-            row = []
-            for name, runner in DESIGNS.items():
-                _progress(f"designs: {name}, {count} jobs")
-                graphs = [sampler_graph(uuid.uuid4().int % 2**48, plan.steps) for _ in range(count)]
-                row.append(await run_design(name, runner, comfy, graphs, tmp / "designs"))
-            designs.append(row)
+        await comfy.command(f"pause {POST_JOB_PAUSE}")
+        memory = {}
+        for name, runner in DESIGNS.items():  # early, while this process has allocated little; the peer's last
+            _progress(f"designs: {name}, peak RSS fetching a {DESIGN_OUTPUT / 2**20:g} MiB output")
+            memory[name] = await design_memory(name, runner, comfy, tmp / "memory", DESIGN_OUTPUT)
+        bot_runs = await _bot_path(plan, tmp, comfy, discord_api)
+        designs = await _designs(plan, tmp, comfy, memory)
     finally:
         await comfy.stop()
         await discord_api.stop()
@@ -113,6 +108,40 @@ async def run(plan: Plan, tmp: Path) -> Results:
     templates = await record_templates(tmp)
     (capacity,) = await in_process(tmp, templates, [200], plan.dispatch_messages, plan.dispatch_repeats)
     return Results(relay, bot_runs, capacity.rate, designs)
+
+
+async def _bot_path(plan: Plan, tmp: Path, comfy: ServerProcess, discord_api: ServerProcess) -> list[BotRun]:
+    await comfy.command(f"step_delay {BOT_STEP_DELAY}")
+    workflows = write_bench_workflow(tmp / "workflows")
+    runs = []
+    async with running_bot(tmp / "bot", comfy, discord_api, workflows=workflows, default=BENCH_WORKFLOW) as bot:
+        for count, pause in plan.bot_jobs:
+            _progress(f"bot path: {count} concurrent /generate, post-job pause {pause:g} s")
+            runs.append(await concurrent_jobs(bot, comfy, discord_api, count, steps=plan.steps, pause=pause))
+    return runs
+
+
+async def _designs(
+    plan: Plan, tmp: Path, comfy: ServerProcess, memory: dict[str, Growth]
+) -> dict[str, tuple[DesignRun, DesignRun, Growth]]:
+    await comfy.command(f"step_delay {DESIGN_STEP_DELAY}")
+    await comfy.command(f"pause {POST_JOB_PAUSE}")
+    rng = random.Random(7)
+    steps = [(at_once, [rng.randint(*DESIGN_STEPS) for _ in range(count)]) for count, at_once in _batches(plan)]
+    results = {}
+    for name, runner in DESIGNS.items():
+        runs = []
+        for at_once, counts in steps:  # the same step counts for every design; fresh seeds, so
+            _progress(f"designs: {name}, {len(counts)} jobs, {at_once} at a time")  # the cache never answers
+            graphs = [sampler_graph(uuid.uuid4().int % 2**48, n) for n in counts]
+            runs.append(await run_design(name, runner, comfy, graphs, tmp / "designs", at_once=at_once))
+        results[name] = (runs[0], runs[1], memory[name])
+    return results
+
+
+def _batches(plan: Plan) -> list[tuple[int, int]]:
+    """(jobs, how many in flight): one after another, then all at once."""
+    return [(plan.one_at_a_time, 1), (plan.in_flight, plan.in_flight)]
 
 
 async def _relay(plan: Plan, tmp: Path, comfy: ServerProcess, discord_api: ServerProcess) -> RelayRun | str:
@@ -139,43 +168,45 @@ def render(results: Results, plan: Plan, *, quick: bool, seconds: float) -> str:
         "",
         *_relay_table(results.relay),
         "",
+        *_design_table(results.designs, plan),
+        "",
     ]
-    for row in results.designs:
-        lines += [*_design_table(row), ""]
     return "\n".join(lines)
 
 
 def _bot_table(results: Results, plan: Plan) -> list[str]:
     lines = [
         f"### 1. The real bot path: N concurrent /generate (TestSampler, {plan.steps} steps x {BOT_STEP_DELAY * 1000:g}"
-        " ms, a preview per step; edits paced at uploads.edit_interval = 0.5 s)",
+        " ms, a preview per step; progress edits paced at uploads.edit_interval = 0.5 s)",
         "",
-        "| Jobs at once | Delivered | Wall | Submit: interaction -> POST /prompt (median / p90) | "
-        "Message dispatch: `execution_start` sent -> routed (median / p90) | Finish -> upload start (median / p90) "
-        "| ... of which waiting for the edit slot (median) | Discord requests per job | ComfyUI requests per job "
-        "| WebSocket messages (per wall s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Jobs at once | ComfyUI's post-job pause | Delivered | Wall | Submit: interaction -> POST /prompt "
+        "(median / p95) | Message dispatch: `execution_start` sent -> routed (median / p95) | `execution_success` "
+        "sent -> upload start (median / p95) | ... of which ComfyUI holding the file (median) | Discord requests "
+        "per job | ComfyUI requests per job | WebSocket messages (per wall s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in results.bot:
         comfy = sum(run.comfy_requests.values()) - run.comfy_requests.get("GET /ws", 0)
+        pause = f"{run.pause:g} s after every job" if run.pause else "off"
         lines.append(
-            f"| {run.jobs} | {run.delivered}/{run.jobs} | {run.wall:.2f} s | {_spread(run.submit)} | "
-            f"{_spread(run.dispatch)} | {_spread(run.finish_to_upload)} | {_ms(statistics.median(run.pacing))} | "
+            f"| {run.jobs} | {pause} | {run.delivered}/{run.jobs} | {run.wall:.2f} s | {_spread(run.submit)} | "
+            f"{_spread(run.dispatch)} | {_spread(run.finish_to_upload)} | {_ms(statistics.median(run.file_wait))} | "
             f"{run.discord_requests / run.jobs:.1f} | "
             f"{comfy / run.jobs:.1f} | {run.ws_messages:,} ({run.ws_messages / run.wall:,.0f}/s) |"
         )
     lines += [
         "",
         f"WebSocket dispatch capacity of the bot's tracker with 200 jobs in flight (recorded message mix incl. "
-        f"~147 KB previews, in-process, best of {plan.dispatch_repeats}): **{results.capacity:,.0f} messages per CPU "
-        "second**.",
+        f"~147 KB previews; an upper bound measured in-process, without the socket; best of {plan.dispatch_repeats}):"
+        f" **{results.capacity:,.0f} messages per CPU second**.",
     ]
     return lines
 
 
 def _relay_table(relay: RelayRun | str) -> list[str]:
     head = [
-        "### 2. Relaying one large .mp4 from ComfyUI to Discord through the bot (both fakes in other processes)",
+        "### 2. Relaying one large .mp4 from ComfyUI to Discord through the bot (both fakes in other processes, "
+        "no post-job pause)",
         "",
     ]
     if isinstance(relay, str):
@@ -184,8 +215,8 @@ def _relay_table(relay: RelayRun | str) -> list[str]:
     how = "VmHWM reset + 2 ms VmRSS samples" if relay.exact else "2 ms VmRSS samples"
     return [
         *head,
-        "| File | Bot RSS baseline / peak | Peak RSS growth | Finish -> upload start | Finish -> delivered "
-        "| Relay throughput |",
+        "| File | Bot RSS baseline / peak | Peak RSS growth | `execution_success` -> upload start | "
+        "`execution_success` -> delivered | Relay throughput |",
         "|---|---|---|---|---|---|",
         f"| `{relay.filename}`, {relay.uploaded_bytes / 2**20:,.0f} MiB uploaded ({relay.uploaded_bytes:,} B) | "
         f"{relay.baseline_kib / 1024:.1f} / {relay.peak_kib / 1024:.1f} MiB ({how}) | {growth / 1e6:.1f} MB | "
@@ -198,28 +229,34 @@ def _ratio(value: float, base: float) -> str:
     return f"{value / base:.1f}x" if base else "n/a"
 
 
-def _design_table(row: list[DesignRun]) -> list[str]:
-    base = row[0]
-    base_latency = statistics.median(base.latencies) if base.latencies else 0.0
+def _design_table(designs: dict[str, tuple[DesignRun, DesignRun, Growth]], plan: Plan) -> list[str]:
+    base_one, base_many, _ = next(iter(designs.values()))
     lines = [
-        f"### 3. {base.jobs} jobs at once: DisComfy vs the two usual designs (ratios vs DisComfy)",
+        f"### 3. DisComfy vs the peer's polling and a socket per job (ComfyUI pauses {POST_JOB_PAUSE:g} s after "
+        f"every job; TestSampler {DESIGN_STEPS[0]}-{DESIGN_STEPS[1]} steps x {DESIGN_STEP_DELAY * 1000:g} ms; "
+        "ratios vs DisComfy)",
         "",
-        "| Design | Done | Finish on server -> result in hand (median / p90) | Latency ratio | HTTP requests | "
-        "Ratio | Connections opened (of them WebSockets) | Ratio | WebSocket messages received | "
-        "Queued jobs that saw no position or progress while queued | Wall |",
+        f"| Design | {plan.one_at_a_time} jobs one at a time: `execution_success` sent -> result in hand (median / p95)"
+        f" | Ratio (medians) | HTTP requests per job | {plan.in_flight} jobs at once: `execution_success` sent -> "
+        "result in hand (median / p95) | Ratio (medians) | HTTP requests per job | Connections opened (of them "
+        "WebSockets) | WebSocket messages received | Queued jobs that heard nothing of their own while queued | "
+        f"Peak RSS growth fetching one {DESIGN_OUTPUT / 2**20:g} MiB output |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for run in row:
-        latency = statistics.median(run.latencies) if run.latencies else 0.0
-        t = run.traffic
-        requests_ratio = _ratio(t.http_requests, base.traffic.http_requests)
+    for name, (one, many, growth) in designs.items():
+        done = "" if one.failures == many.failures == 0 else f" ({one.failures + many.failures} failed)"
         lines.append(
-            f"| {run.design} | {len(run.latencies)}/{run.jobs} | {_spread(run.latencies)} | "
-            f"{_ratio(latency, base_latency)} | {t.http_requests:,} | {requests_ratio} "
-            f"| {t.connections:,} ({t.websockets}) | {_ratio(t.connections, base.traffic.connections)} | "
-            f"{t.ws_messages:,} | {run.queued_blind} of {run.queued} | {run.wall:.2f} s |"
+            f"| {name}{done} | {_spread(one.latencies)} | {_ratio(_med(one), _med(base_one))} | "
+            f"{one.traffic.http_requests / one.jobs:.1f} | {_spread(many.latencies)} | "
+            f"{_ratio(_med(many), _med(base_many))} | {many.traffic.http_requests / many.jobs:.1f} | "
+            f"{many.traffic.connections} ({many.traffic.websockets}) | {many.traffic.ws_messages:,} | "
+            f"{many.queued_blind} of {many.queued} | {growth.grown / 1e6:.1f} MB |"
         )
     return lines
+
+
+def _med(run: DesignRun) -> float:
+    return statistics.median(run.latencies) if run.latencies else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         results = asyncio.run(run(plan, Path(tmp)))
     sys.stdout.write(render(results, plan, quick=args.quick, seconds=time.perf_counter() - started))
     failed = any(run.delivered < run.jobs for run in results.bot) or any(
-        len(run.latencies) < run.jobs for row in results.designs for run in row
+        len(run.latencies) < run.jobs for one, many, _ in results.designs.values() for run in (one, many)
     )
     return 1 if failed else 0
 
