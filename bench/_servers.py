@@ -7,7 +7,8 @@ Each then reads commands on stdin, one a line, answered `OK` (or `ERROR ...`):
 
 - `size <bytes>` (comfy): every later output file is exactly that big (0: back to normal);
 - `step_delay <seconds>` (comfy): seconds each sampler step sleeps;
-- `pause <seconds>` (comfy): the fake's `post_job_pause`, the stall after every successful prompt (0: off);
+- `pause <seconds>` (comfy): the fake's `post_job_pause`, the stall after a prompt (0: off);
+- `pause_every <seconds>` (comfy): the fake's `pause_interval`, at most one stall per this many seconds;
 - `dump <path>`: write what was seen so far as JSON to `path` (comfy: monotonic stamps per prompt_id and
   request counts; discord: every request with its method, path, status, arrival and file parts);
 - `reset`: forget what was seen so far.
@@ -152,6 +153,8 @@ async def _serve_comfy(output_dir: Path) -> None:
                 fake.step_delay = float(argument)
             elif command == "pause":
                 fake.post_job_pause = float(argument)
+            elif command == "pause_every":
+                fake.pause_interval = float(argument)
             elif command == "dump":
                 await asyncio.to_thread(Path(argument).write_text, json.dumps(fake.dump()))
             elif command == "reset":
