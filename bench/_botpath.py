@@ -61,9 +61,18 @@ def write_bench_workflow(folder: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    tmp: Path, comfy: ServerProcess, discord_api: ServerProcess, *, workflows: Path, default: str, **sections: Any
+    tmp: Path,
+    comfy: ServerProcess,
+    discord_api: ServerProcess,
+    *,
+    workflows: Path,
+    default: str,
+    comfy_settings: dict[str, Any] | None = None,
+    **sections: Any,
 ) -> AsyncIterator[DiscomfyBot]:
     """The bot exactly as bot.py builds it, logged in to the fake Discord (which runs its setup_hook)."""
+    if comfy_settings:
+        sections["comfy"] = comfy_settings
     discord.http.Route.BASE = discord_api.url
     discord.asset.Asset.BASE = discord_api.url.rsplit("/api/", 1)[0] + "/cdn"
     await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,49 @@ async def test_a_download_cut_by_shutdown_leaves_no_part_file(fake_comfy: FakeCo
             while not list(downloads.rglob("*.part")):  # noqa: ASYNC110 - a file system has no event to wait on
                 await asyncio.sleep(0.01)
     assert _leftovers(downloads) == []
+
+
+async def test_with_comfyuis_folder_at_hand_results_are_taken_from_disk_even_during_its_pause(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    fake_comfy.post_job_pause = 1.0  # HTTP answers wait it out; the file system does not
+    settings = settings_for(fake_comfy, tmp_path, local_output_dir=fake_comfy.output_dir)
+    async with ComfyService(settings) as comfy:
+        assert await comfy.wait_connected(5)
+        job = await comfy.submit(sampler_graph(steps=1), output_nodes=("9",))
+        result = await asyncio.wait_for(job.result(), 10)
+        (pause,) = fake_comfy.pauses
+        done = time.monotonic()
+    (file,) = result.files
+    original = fake_comfy.output_dir / file.output.subfolder / file.output.filename
+    assert file.path.read_bytes() == original.read_bytes()
+    assert file.content_type == "image/png"
+    assert fake_comfy.requests_to("/view") == []
+    assert done < pause[1]  # in hand before ComfyUI answers anything again
+
+
+async def test_a_file_missing_from_the_given_folder_is_fetched_over_http(fake_comfy: FakeComfy, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "not-comfyuis-output"
+    elsewhere.mkdir()
+    async with ComfyService(settings_for(fake_comfy, tmp_path, local_output_dir=elsewhere)) as comfy:
+        job = await comfy.submit(sampler_graph(steps=1), output_nodes=("9",))
+        result = await asyncio.wait_for(job.result(), 10)
+    assert len(result.files) == 1
+    assert len(fake_comfy.requests_to("/view")) == 1
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["http", "disk"])
+async def test_outputs_sharing_a_name_are_fetched_side_by_side_under_distinct_names(
+    fake_comfy: FakeComfy, tmp_path: Path, local: bool
+) -> None:
+    graph = sampler_graph(steps=1)
+    graph["9"]["inputs"]["filename_prefix"] = "left/same"
+    graph["10"] = {"class_type": "SaveImage", "inputs": {"filename_prefix": "right/same", "images": ["3", 0]}}
+    extra = {"local_output_dir": fake_comfy.output_dir} if local else {}
+    async with ComfyService(settings_for(fake_comfy, tmp_path, **extra)) as comfy:
+        job = await comfy.submit(graph, output_nodes=("9", "10"))
+        result = await asyncio.wait_for(job.result(), 10)
+    names = sorted(f.path.name for f in result.files)
+    assert len(names) == 2
+    assert names[0] != names[1]
+    assert sorted(_leftovers(tmp_path / "downloads")) == sorted(f.path for f in result.files)

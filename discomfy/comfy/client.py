@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -271,9 +272,7 @@ class _FileSink:
 
     def _opened(self) -> tuple[BinaryIO, Path, Path]:
         if self._open is None:
-            target = _free_path(self.directory, self.name)
-            partial = target.with_name(target.name + ".part")
-            self._open = (partial.open("wb"), partial, target)
+            self._open = reserve(self.directory, self.name)
         return self._open
 
     def write(self, chunks: list[bytes]) -> None:
@@ -313,16 +312,24 @@ async def _read_bounded(resp: aiohttp.ClientResponse, method: str, path: str) ->
     return b"".join(chunks)
 
 
-def _free_path(directory: Path, name: str) -> Path:
-    """`directory/name`, or `name (2)` etc. when two outputs share a name (different subfolders)."""
+def reserve(directory: Path, name: str) -> tuple[BinaryIO, Path, Path]:
+    """A name in `directory` no other output holds: `name`, else `name (2)`... (outputs of different subfolders
+    may share a name). Reserved by creating `<name>.part` exclusively, so parallel downloads never collide.
+
+    Returns the open .part file, its path, and the final path it is renamed to when complete.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    candidate = directory / name
-    stem, suffix = candidate.stem, candidate.suffix
-    counter = 2
-    while candidate.exists() or candidate.with_name(candidate.name + ".part").exists():
-        candidate = directory / f"{stem} ({counter}){suffix}"
-        counter += 1
-    return candidate
+    first = directory / name
+    for counter in itertools.count(1):
+        target = first if counter == 1 else directory / f"{first.stem} ({counter}){first.suffix}"
+        partial = target.with_name(target.name + ".part")
+        if target.exists():
+            continue
+        try:
+            return partial.open("xb"), partial, target
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def _submit_answer(status: int, raw: bytes) -> int:

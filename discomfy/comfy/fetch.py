@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mimetypes
+import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from discomfy.comfy.client import ComfyClient
+from discomfy.comfy.client import ComfyClient, reserve
 from discomfy.comfy.models import DownloadedFile, OutputFile
+from discomfy.comfy.outputs import safe_filename
 from discomfy.ids import short_id
 
 log = logging.getLogger(__name__)
@@ -22,12 +26,40 @@ log = logging.getLogger(__name__)
 MAX_PARALLEL_DOWNLOADS = 4  # per job: a batch's files come together without flooding ComfyUI
 
 
+def take_local(folder: Path, output: OutputFile, directory: Path) -> DownloadedFile | None:
+    """ComfyUI's own file, linked (or copied) into `directory`; None when it is not there to take.
+
+    Blocking: file system calls only, run in a worker thread.
+    """
+    source = (folder / output.subfolder / output.filename).resolve()
+    if not source.is_relative_to(folder.resolve()) or not source.is_file():
+        return None
+    file, partial, target = reserve(directory, safe_filename(output.filename))
+    try:
+        with file:
+            try:
+                os.link(source, target)  # no copy on one file system; deleting ours leaves ComfyUI's
+            except OSError:
+                with source.open("rb") as original:
+                    shutil.copyfileobj(original, file)
+                file.close()
+                partial.replace(target)
+    except OSError as exc:
+        log.warning("Could not take %s from ComfyUI's folder (%s); fetching it over HTTP", source, exc)
+        return None
+    finally:
+        partial.unlink(missing_ok=True)
+    content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return DownloadedFile(output=output, path=target, size=target.stat().st_size, content_type=content_type)
+
+
 class OutputFetcher:
     """The downloads of one job: each file fetched once, at most a few at a time, reused by every attempt."""
 
-    def __init__(self, client: ComfyClient, directory: Path, prompt_id: str) -> None:
+    def __init__(self, client: ComfyClient, directory: Path, prompt_id: str, *, local: Path | None = None) -> None:
         self._client = client
         self._directory = directory
+        self._local = local  # ComfyUI's output folder, if this machine can read it
         self._prompt_id = prompt_id
         self._slots = asyncio.Semaphore(MAX_PARALLEL_DOWNLOADS)
         self._downloads: dict[OutputFile, asyncio.Task[DownloadedFile]] = {}
@@ -62,6 +94,10 @@ class OutputFetcher:
 
     async def _download(self, output: OutputFile) -> DownloadedFile:
         async with self._slots:
+            if self._local is not None and output.type == "output":
+                taken = await asyncio.to_thread(take_local, self._local, output, self._directory)
+                if taken is not None:
+                    return taken
             return await self._client.download(output, self._directory)
 
     async def _discard(self, outputs: set[OutputFile]) -> None:

@@ -437,7 +437,8 @@ class ComfyService:
     def _fetcher(self, job: ComfyJob) -> OutputFetcher:
         """The job's downloads, made on first use; a job that ends without a result has them deleted."""
         if job.fetcher is None:
-            fetcher = OutputFetcher(self.client, Path(self.settings.download_dir) / job.prompt_id, job.prompt_id)
+            directory = Path(self.settings.download_dir) / job.prompt_id
+            fetcher = OutputFetcher(self.client, directory, job.prompt_id, local=self.settings.local_output_dir)
             job.fetcher = fetcher
             job.on_done(lambda done: None if done.succeeded else self._discard_fetched(fetcher))
         return job.fetcher

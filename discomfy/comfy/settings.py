@@ -40,6 +40,18 @@ _Seconds = Annotated[float, Field(gt=0)]
 _Positive = Annotated[float, Field(gt=0)]
 
 
+def _absolute_folder(value: Any) -> Any:
+    """A folder given in the config file: text accepted, and it must be absolute (relative to what, otherwise?)."""
+    if value is None or isinstance(value, Path):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("config", "expected a folder path")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise PydanticCustomError("config", "expected an absolute path, e.g. /home/me/ComfyUI/output")
+    return path
+
+
 class ComfySettings(BaseModel):
     """How to reach one ComfyUI server and how patient to be with it."""
 
@@ -60,6 +72,9 @@ class ComfySettings(BaseModel):
     max_download_mb: _Positive = 2048.0  # a larger output file is refused, never written to disk
     download_deadline: _Seconds = 900.0  # seconds one output file may take in all, however it trickles
     max_outputs: Annotated[int, Field(ge=1)] = 50  # files fetched per job; more are listed, not fetched
+    # ComfyUI's output folder, when this machine can read it (same box, or a shared volume): results are taken
+    # from there at once instead of over HTTP, whatever ComfyUI is busy with (its post-job pause stalls HTTP)
+    local_output_dir: Annotated[Path | None, BeforeValidator(_absolute_folder)] = None
 
     @property
     def max_download_bytes(self) -> int:

@@ -247,6 +247,7 @@ _COMFY_FILE_KEYS = (
     "max_download_mb",
     "download_deadline",
     "max_outputs",
+    "local_output_dir",
 )
 # Fields validation fills in from the Sources, never from the file.
 _FILLED_IN: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",), DiscordSettings: ("token",)}
