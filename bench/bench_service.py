@@ -1,7 +1,7 @@
 """Benchmark of the ComfyUI service (discomfy.comfy) against the fake ComfyUI on 127.0.0.1.
 
-    python -m bench.bench_service           # full run, about 80 s on 2 cores (needs ~1.1 GB free disk)
-    python -m bench.bench_service --quick   # smoke run with smaller counts, about 30 s
+    python -m bench.bench_service           # full run, about 2 minutes on 2 cores (needs ~1.1 GB free disk)
+    python -m bench.bench_service --quick   # smoke run with smaller counts, about 40 s
 
 Prints a markdown table: each metric, the measured value, the target and PASS/FAIL (or info).
 See bench/README.md for what each number means and how it is measured.
