@@ -13,7 +13,7 @@ import aiohttp
 import discord
 import pytest_asyncio
 
-from discomfy.jobs import Job, JobRequest
+from discomfy.job import Job, JobRequest
 from discomfy.store import JobStatus
 from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot

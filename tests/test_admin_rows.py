@@ -9,7 +9,7 @@ import pytest
 from discomfy.bot.cogs.admin import build_queue_rows
 from discomfy.bot.embeds import QueueRow, queue_embed
 from discomfy.comfy.models import QueueEntry, QueueState
-from discomfy.jobs import Job
+from discomfy.job import Job
 from discomfy.store import JobRecord, JobStatus
 from discomfy.workflows import WorkflowKind, WorkflowSpec
 

@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 
 from discomfy.bot.buttons import JobControls
-from discomfy.jobs import Job, JobRequest
+from discomfy.job import Job, JobRequest
 from discomfy.store import JobRecord, JobStatus
 from discomfy.workflows import build_workflow
 from testing import payloads

@@ -35,7 +35,7 @@ from discomfy.comfy.errors import (
     NodeError,
     WorkflowRejectedError,
 )
-from discomfy.jobs import JobSnapshot
+from discomfy.job import JobSnapshot
 from discomfy.store import JobRecord, JobStatus
 from discomfy.store.models import Stats, WorkflowStats
 from discomfy.workflows import WorkflowKind, WorkflowSpec

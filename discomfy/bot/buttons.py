@@ -31,7 +31,7 @@ from discomfy.bot.errors import ActionRefusedError, report_error
 from discomfy.bot.limits import TEXT_INPUT
 from discomfy.bot.presenter import Admission
 from discomfy.ids import short_id
-from discomfy.jobs import InputImage, JobRequest
+from discomfy.job import InputImage, JobRequest
 from discomfy.media import STILL_IMAGE_SUFFIXES
 from discomfy.workflows import ParamType, WorkflowSpec, sweep_seeds
 

@@ -54,7 +54,8 @@ from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
     from discomfy.config import UploadSettings
-    from discomfy.jobs import Job, JobManager, JobSnapshot
+    from discomfy.job import Job, JobSnapshot
+    from discomfy.jobs import JobManager
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
     from discomfy.comfy import WorkflowRejectedError
-    from discomfy.jobs import JobSnapshot
+    from discomfy.job import JobSnapshot
     from discomfy.store import JobRecord, Stats
     from discomfy.workflows import WorkflowSpec
 

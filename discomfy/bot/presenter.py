@@ -28,7 +28,7 @@ from discomfy.bot.messages import EDIT_TRIES, TRANSIENT_ERRORS, LiveMessage, Mes
 from discomfy.bot.permissions import Admins, require_channel_permissions
 from discomfy.comfy import WorkflowRejectedError
 from discomfy.ids import short_id
-from discomfy.jobs import InputImage, Job, JobRequest
+from discomfy.job import InputImage, Job, JobRequest
 from discomfy.quota import Reservation
 from discomfy.retry import Backoff, retry
 from discomfy.store import JobStatus

@@ -23,7 +23,7 @@ from discomfy.store import JobStatus
 if TYPE_CHECKING:
     from discomfy.bot.bot import DiscomfyBot
     from discomfy.comfy import QueueEntry, QueueState
-    from discomfy.jobs import Job
+    from discomfy.job import Job
 
 log = logging.getLogger(__name__)
 

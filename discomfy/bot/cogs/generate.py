@@ -18,7 +18,7 @@ from discord.ext import commands
 from discomfy.bot.embeds import excerpt
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES, STRING_OPTION
 from discomfy.bot.presenter import Admission
-from discomfy.jobs import InputImage, JobRequest
+from discomfy.job import InputImage, JobRequest
 from discomfy.media import INPUT_IMAGE_SUFFIXES, sniff_input_image
 from discomfy.quota import LimitError
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds

@@ -1,0 +1,144 @@
+"""A job as users see it: what they asked for, its stored record with the live ComfyUI handle, and snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from discomfy.comfy import ComfyJob, JobResult, PromptStatus
+from discomfy.ids import short_id
+from discomfy.store import JobRecord, JobStatus
+from discomfy.workflows import WorkflowSpec
+
+
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """An image a user attached, to be uploaded to ComfyUI for a LoadImage parameter."""
+
+    data: bytes = field(repr=False)
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """What a user asked for, in the workflow's own parameter names."""
+
+    owner_id: int
+    channel_id: int
+    guild_id: int | None
+    workflow: str
+    values: Mapping[str, Any]
+    seed: int | None = None
+    images: Mapping[str, InputImage] = field(default_factory=dict)
+    message_id: int | None = None  # the deferred response's message, stored before ComfyUI sees the job
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    """Everything an embed shows about a job at one moment."""
+
+    job_id: str
+    owner_id: int
+    workflow: str
+    workflow_title: str
+    kind: str
+    status: JobStatus
+    seed: int
+    params: Mapping[str, Any]
+    prompt_id: str | None
+    position: int | None
+    queue_total: int | None
+    node: str | None
+    step: int | None
+    steps: int | None
+    elapsed: float
+    eta: float | None
+    preview_version: int
+    error: str | None
+    files: tuple[Path, ...]
+    batch_id: str | None
+    batch_index: int | None
+
+
+class Job:
+    """One user job: its stored record plus, while ComfyUI works on it, the live ComfyUI handle."""
+
+    def __init__(self, record: JobRecord, spec: WorkflowSpec | None, handle: ComfyJob | None) -> None:
+        self.record = record
+        self.spec = spec
+        self.handle = handle
+        self.result: JobResult | None = None
+        self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
+        self._started_at = time.monotonic()
+        self._step_clock: tuple[str | None, float] | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+    @property
+    def tag(self) -> str:
+        """`job 3f2a9c1e (prompt 8d01b2aa)`: short ids for one log line per transition."""
+        return f"job {short_id(self.job_id)} (prompt {short_id(self.record.prompt_id)})"
+
+    @property
+    def finished(self) -> bool:
+        return not self.record.status.is_unfinished
+
+    def snapshot(self) -> JobSnapshot:
+        """The current state, read from the live handle where there is one."""
+        handle, record = self.handle, self.record
+        status = record.status
+        position = total = step = steps = None
+        node = None
+        if handle is not None and status.is_pending:
+            if handle.status is PromptStatus.RUNNING:
+                status = JobStatus.RUNNING
+            position, total = handle.position, handle.queue_total
+            node = f"{handle.node_class} (#{handle.node_id})" if handle.node_id else None
+            if handle.progress is not None:
+                step, steps = handle.progress.value, handle.progress.max
+        return JobSnapshot(
+            job_id=record.job_id,
+            owner_id=record.owner_id,
+            workflow=record.workflow,
+            workflow_title=self.spec.title if self.spec else record.workflow,
+            kind=str(self.spec.kind) if self.spec else "image",
+            status=status,
+            seed=record.seed,
+            params=record.params,
+            prompt_id=record.prompt_id,
+            position=position if status is JobStatus.QUEUED else None,
+            queue_total=total if status is JobStatus.QUEUED else None,
+            node=node,
+            step=step,
+            steps=steps,
+            elapsed=self._elapsed(),
+            eta=self._eta(step, steps),
+            preview_version=id(handle.latest_preview) if handle and handle.latest_preview else 0,
+            error=record.error,
+            files=tuple(Path(p) for p in record.output_files),
+            batch_id=record.batch_id,
+            batch_index=record.batch_index,
+        )
+
+    def _elapsed(self) -> float:
+        record = self.record
+        end = record.finished_at or time.time()
+        return max(0.0, end - record.created_at)
+
+    def _eta(self, step: int | None, steps: int | None) -> float | None:
+        """Seconds left in the current sampler, from its own pace so far."""
+        if not step or not steps or self.handle is None:
+            return None
+        now = time.monotonic()
+        node = self.handle.node_id
+        if self._step_clock is None or self._step_clock[0] != node or step == 1:
+            self._step_clock = (node, now)
+            return None
+        per_step = (now - self._step_clock[1]) / max(1, step - 1)
+        return per_step * (steps - step)
