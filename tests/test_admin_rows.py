@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from discomfy.bot.cogs.admin import build_queue_rows
@@ -11,7 +9,7 @@ from discomfy.bot.embeds import QueueRow, queue_embed
 from discomfy.comfy.models import QueueEntry, QueueState
 from discomfy.job import Job
 from discomfy.store import JobRecord, JobStatus
-from discomfy.workflows import WorkflowKind, WorkflowSpec
+from testing.records import workflow_spec
 
 NOW = 1_700_000_100.0
 BOT_CLIENT = "b0b0b0b0-client"
@@ -35,22 +33,7 @@ def job(name: str, status: JobStatus = JobStatus.QUEUED, *, created_at: float = 
         status=status,
         created_at=created_at,
     )
-    return Job(record, spec=_spec() if titled else None, handle=None)
-
-
-def _spec() -> WorkflowSpec:
-    return WorkflowSpec(
-        name="txt2img",
-        title="Text to image",
-        description="",
-        kind=WorkflowKind.IMAGE,
-        graph={},
-        parameters=(),
-        seed_inputs=(),
-        outputs=(),
-        mapping_path=Path("txt2img.yaml"),
-        graph_path=Path("txt2img.json"),
-    )
+    return Job(record, spec=workflow_spec() if titled else None, handle=None)
 
 
 def entry(number: int, name: str, *, client: str | None = BOT_CLIENT, nodes: int = 7) -> QueueEntry:

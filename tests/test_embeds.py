@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -38,7 +37,7 @@ from discomfy.comfy.errors import (
 from discomfy.job import JobSnapshot
 from discomfy.store import JobRecord, JobStatus
 from discomfy.store.models import Stats, WorkflowStats
-from discomfy.workflows import WorkflowKind, WorkflowSpec
+from testing.records import workflow_spec
 
 EMBED_TOTAL_LIMIT = 6000
 TITLE_LIMIT = 256
@@ -113,21 +112,6 @@ def record(**changes: Any) -> JobRecord:
         created_at=1_700_000_000.0,
     )
     return replace(base, **changes)
-
-
-def spec(title: str = "Text to image") -> WorkflowSpec:
-    return WorkflowSpec(
-        name="txt2img",
-        title=title,
-        description="",
-        kind=WorkflowKind.IMAGE,
-        graph={},
-        parameters=(),
-        seed_inputs=(),
-        outputs=(),
-        mapping_path=Path("workflows/txt2img.yaml"),
-        graph_path=Path("workflows/txt2img.json"),
-    )
 
 
 def field(embed: discord.Embed, name: str) -> str:
@@ -629,7 +613,7 @@ def test_details_show_the_negative_prompt_the_other_parameters_and_the_timings()
         started_at=1_700_000_003.5,
         finished_at=1_700_000_068.5,
     )
-    embed = info_embed(done, spec())
+    embed = info_embed(done, workflow_spec())
     assert embed.title == "Job details · done"
     assert embed.colour == discord.Colour.green()
     assert embed.description == ">>> a cat"
@@ -655,7 +639,7 @@ def test_details_of_a_job_that_never_ran_show_dashes_and_its_error() -> None:
 
 def test_details_of_a_batch_job_list_every_seed_and_point_at_this_one() -> None:
     members = [record(job_id=f"job{i}", batch_id=BATCH_ID, batch_index=i, seed=100 + i) for i in range(3)]
-    embed = info_embed(members[1], spec(), batch=members)
+    embed = info_embed(members[1], workflow_spec(), batch=members)
     assert field(embed, "Seeds") == "` 1` `100`\n` 2` `101` ◀\n` 3` `102`"
     assert field(embed, "Ids").endswith(f"batch `{BATCH_ID}` (#2 of 3)")
 
@@ -677,7 +661,7 @@ def test_details_of_a_job_with_every_text_at_its_longest_fit_in_one_embed() -> N
         )
         for i in range(25)
     ]
-    embed = info_embed(members[24], spec(title="Text to image (SDXL, two-pass hires fix)"), batch=members)
+    embed = info_embed(members[24], workflow_spec(title="Text to image (SDXL, two-pass hires fix)"), batch=members)
     assert_fits_discord(embed)
 
 
