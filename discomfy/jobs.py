@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -28,11 +29,14 @@ from discomfy.ids import short_id
 from discomfy.job import Job, JobRequest
 from discomfy.quota import Quota, Reservation
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
+from discomfy.store.errors import StoreError
 from discomfy.store.writer import JobWriter
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 
 log = logging.getLogger(__name__)
+
+SAVE_ON_CLOSE = 5.0  # seconds a stop waits for changes kept in memory to reach the store
 
 
 class JobManager:
@@ -107,30 +111,38 @@ class JobManager:
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
             )
-            await self.store.add(record)
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)
                 jobs.append(await self._failed(record, spec, failure))
                 continue
+            job = Job(record, spec, None)
             try:
-                jobs.append(await self._queue(record, spec, built.outputs, reservation))
-            except ComfyError as exc:
+                await self.store.add(record)
+                await self._queue(job, built.outputs, reservation)
+            except Exception as exc:
                 if not jobs:
                     raise  # nothing started: the caller tells the user why
-                failure = exc  # some seeds run already: show them all, the failed ones with the reason
-                jobs.append(Job(await self.store.get(record.job_id) or record, spec, None))
-                jobs[-1].settled.set()
+                # Some seeds run already: they must still be shown and delivered, the rest with the reason.
+                failure = exc if isinstance(exc, ComfyError) else ComfyError("DisComfy could not submit this seed.")
+                if not isinstance(exc, ComfyError):
+                    log.exception("Seed %d of batch %s could not be submitted", index + 1, short_id(batch_id))
+                reservation.claim(record)
+                if not job.settled.is_set():  # the store refused the record itself: settle it in memory
+                    await self._settle_failed(job, failure)
+            jobs.append(job)
         return jobs
 
     async def _failed(self, record: JobRecord, spec: WorkflowSpec | None, error: ComfyError) -> Job:
+        """A seed of a batch that never reached ComfyUI, settled as failed (in memory if the store will not)."""
         job = Job(record, spec, None)
+        with contextlib.suppress(StoreError):  # not even written: the message still shows it failed
+            await self.store.add(record)
         await self._settle_failed(job, error)
         return job
 
-    async def _queue(
-        self, record: JobRecord, spec: WorkflowSpec | None, outputs: Iterable[str], reservation: Reservation
-    ) -> Job:
-        job = Job(record, spec, None)
+    async def _queue(self, job: Job, outputs: Iterable[str], reservation: Reservation) -> Job:
+        """Submit a stored CREATED job; on any failure it is settled as failed before the error goes on."""
+        record = job.record
         self._live[record.job_id] = job
         reservation.claim(record)  # the job counts itself from here on
         try:
@@ -144,7 +156,7 @@ class JobManager:
             log.exception("%s could not be submitted", job.tag)
             await self._settle_failed(job, ComfyError("DisComfy could not submit this job to ComfyUI."))
             raise
-        job.record = await self.writer.transition(job.record, JobStatus.QUEUED) or job.record
+        await self.writer.transition(job, JobStatus.QUEUED)
         log.info("%s queued: %s for user %s", job.tag, record.workflow, record.owner_id)
         self._watch(job)
         return job
@@ -159,16 +171,13 @@ class JobManager:
         assert job.handle is not None
         async for event in job.handle.events():
             if isinstance(event, Started) and job.record.status is JobStatus.QUEUED:
-                job.record = await self.writer.transition(job.record, JobStatus.RUNNING) or job.record
+                await self.writer.transition(job, JobStatus.RUNNING)
                 log.info("%s running", job.tag)
             elif isinstance(event, Finished):
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
                 notes = _left_out_note(event.result.left_out, self.comfy.settings.max_outputs)
-                job.record = (
-                    await self.writer.transition(job.record, JobStatus.DELIVERING, output_files=files, notes=notes)
-                    or job.record
-                )
+                await self.writer.transition(job, JobStatus.DELIVERING, output_files=files, notes=notes)
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
             elif isinstance(event, Failed):
@@ -179,11 +188,8 @@ class JobManager:
         reason = str(error)
         if isinstance(error, JobLostError) and job.record.status is JobStatus.CREATED:
             reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
-        job.record = (
-            await self.writer.transition(
-                job.record, status, expect=UNFINISHED, error=reason, error_kind=kind, finished_at=time.time()
-            )
-            or job.record
+        await self.writer.transition(
+            job, status, expect=UNFINISHED, error=reason, error_kind=kind, finished_at=time.time()
         )
         log.info("%s %s: %s", job.tag, status, error.for_log)
         self._live.pop(job.job_id, None)
@@ -191,37 +197,31 @@ class JobManager:
 
     async def delivered(self, job: Job, *, message_id: int | None, extra_message_ids: Iterable[int] = ()) -> bool:
         """Record that the result reached Discord; False if it had been recorded already (no double post)."""
-        record = await self.writer.transition(
-            job.record,
+        stored = await self.writer.transition(
+            job,
             JobStatus.DONE,
             expect={JobStatus.DELIVERING},
             message_id=message_id if message_id is not None else job.record.message_id,
             extra_message_ids=tuple(extra_message_ids),
         )
         self._live.pop(job.job_id, None)
-        if record is None:
+        if not stored:
             return False
-        job.record = record
         log.info("%s delivered", job.tag)
         return True
 
     async def undeliverable(self, job: Job, reason: str) -> None:
         """The result exists but could not be posted (e.g. too large even after re-encoding)."""
-        job.record = (
-            await self.writer.transition(
-                job.record, JobStatus.FAILED, expect=UNFINISHED, error=reason, error_kind="upload"
-            )
-            or job.record
-        )
+        await self.writer.transition(job, JobStatus.FAILED, expect=UNFINISHED, error=reason, error_kind="upload")
         self._live.pop(job.job_id, None)
 
     async def attach_message(self, job: Job, message_id: int) -> None:
         """Remember which Discord message shows this job, so a restart can resume it there."""
-        job.record = await self.writer.update(job.record, message_id=message_id)
+        await self.writer.update(job, message_id=message_id)
 
     async def attach_extra_messages(self, job: Job, message_ids: Iterable[int]) -> None:
         """Remember the extra messages a delivery posted, at once, so a second attempt edits them."""
-        job.record = await self.writer.update(job.record, extra_message_ids=tuple(message_ids))
+        await self.writer.update(job, extra_message_ids=tuple(message_ids))
 
     async def batch_of(self, record: JobRecord) -> list[Job]:
         """Every job of the record's batch (the record alone outside one), live where followed, else as stored."""
@@ -299,11 +299,14 @@ class JobManager:
             message_id=message_id,
         )
         await self.store.add(new)
-        return await self._queue(new, spec, spec.outputs if spec else (), held)
+        return await self._queue(Job(new, spec, None), spec.outputs if spec else (), held)
 
     async def close(self) -> None:
         """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""
         await self._tasks.close()
+        with contextlib.suppress(TimeoutError):  # a store that just came back gets a moment to take the rest
+            async with asyncio.timeout(SAVE_ON_CLOSE):
+                await self.writer.wait_saved()
         if self.writer.unsaved:
             log.error("%d job change(s) could not be saved; the next start resumes from the store", self.writer.unsaved)
         await self.writer.close()

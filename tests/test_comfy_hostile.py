@@ -16,6 +16,8 @@ from aiohttp import web
 from discomfy.comfy import ComfyConnectionError, ComfyHTTPError, ComfyService, ComfySettings, WorkflowRejectedError
 from discomfy.comfy import client as client_module
 from discomfy.comfy.client import ComfyClient
+from testing.comfy_server import FakeComfy
+from tests.test_comfy_service import sampler_graph
 
 HOSTILE_400 = [
     ("[1, 2, 3]", "without saying why"),
@@ -136,3 +138,21 @@ async def test_a_large_answer_under_the_cap_is_read_whole(hostile) -> None:
     answers["/queue"] = (200, json.dumps({"queue_running": [], "queue_pending": pending}))
     state = await client.queue()
     assert len(state.pending) == 1000
+
+
+async def test_a_submission_whose_answer_came_too_late_is_taken_back(fake_comfy: FakeComfy, tmp_path: Path) -> None:
+    """The job is reported failed, so it must not run for nobody (nor twice once the user presses Retry)."""
+    fake_comfy.hold()
+    fake_comfy.delay_answers["/prompt"] = 2.0  # queued at once, answered after the deadline
+    settings = ComfySettings(url=fake_comfy.url, submit_deadline=0.5, submit_retries=0, download_dir=tmp_path)
+    async with ComfyService(settings) as comfy:
+        assert await comfy.wait_connected(5)
+        with pytest.raises(ComfyConnectionError):
+            await comfy.submit(sampler_graph(steps=1))
+        fake_comfy.delay_answers.clear()
+        deletes = lambda: [r for r in fake_comfy.requests_to("/queue", "POST") if (r.json or {}).get("delete")]  # noqa: E731
+        await fake_comfy.wait_until(lambda: bool(deletes()), timeout=10)
+        fake_comfy.release()
+        await fake_comfy.wait_idle()
+    assert fake_comfy.prompts_accepted == 1  # ComfyUI had taken it all the same
+    assert fake_comfy.history == {}  # and it never ran

@@ -94,8 +94,11 @@ async def deliver(delivery: Delivery, message: LiveMessage, jobs: Sequence[Job],
             content = MessageContent(composed.embed, composed.view, tuple(main))
             await with_retries(lambda: message.show(content), tries=DELIVERY_TRIES, what="Posting a result")
         except discord.HTTPException as exc:
-            if not pending or is_transient(exc):
-                raise
+            if is_transient(exc):
+                raise  # tried again later, as long as it takes
+            if not pending:  # only a failure to show, and Discord will never take it (channel gone, no access)
+                log.warning("Could not show the outcome in message %s: %s", message.message_id, exc)
+                return
             await _refused(delivery, message, jobs, pending, exc)
             return
         try:

@@ -326,9 +326,14 @@ def reserve(directory: Path, name: str) -> tuple[BinaryIO, Path, Path]:
         if target.exists():
             continue
         try:
-            return partial.open("xb"), partial, target
+            file = partial.open("xb")
         except FileExistsError:
             continue
+        if target.exists():  # another download finished under this name just now: let it have it
+            file.close()
+            partial.unlink(missing_ok=True)
+            continue
+        return file, partial, target
     raise AssertionError("unreachable")
 
 

@@ -37,11 +37,13 @@ from discomfy.comfy.outputs import HistoryOutcome, parse_history_entry, parse_ou
 from discomfy.comfy.settings import ComfySettings
 from discomfy.comfy.tracker import ComfyTracker
 from discomfy.ids import short_id
+from discomfy.retry import Backoff
 from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
 _HISTORY_RETRIES = (0.1, 0.3, 1.0)  # after `executing: null` the entry is written; allow for lag
+WITHDRAW_BACKOFF = Backoff(first=1.0, cap=30.0)
 OFFLINE_SUBMIT_DEADLINE = 5.0  # seconds a submission may take in all while the WebSocket is down
 
 
@@ -179,10 +181,12 @@ class ComfyService:
                 await self.client.delete_pending([prompt_id])
                 await self.interrupt(prompt_id)
             raise
-        except BaseException:
+        except BaseException as exc:
             # An attempt that timed out may still have been queued, run and completed (which drops the job) by
             # the time the last retry fails: the original error must reach the caller, not a KeyError.
             self._jobs.pop(prompt_id, None)
+            if isinstance(exc, ComfyConnectionError):  # the answer may be what was lost, not the request
+                self._tasks.spawn(self._withdraw(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
             raise
         job._accepted(number)
         log.info("Job %s submitted (queue number %s)", short_id(prompt_id), number)
@@ -202,6 +206,26 @@ class ComfyService:
             raise ComfyTimeoutError(
                 self.client.base_url, f"no answer to the submission within {deadline:.0f} s"
             ) from None
+
+    async def _withdraw(self, prompt_id: str) -> None:
+        """Take back a submission reported as failed, should ComfyUI have queued it after all: it must neither
+        run for nobody nor run twice once the user presses Retry. Tried until ComfyUI answers (`give_up_after`)."""
+        give_up = time.monotonic() + self.settings.give_up_after
+        failures = 0
+        while time.monotonic() < give_up:
+            try:
+                state = await self.client.queue()
+                if state.is_running(prompt_id):
+                    await self.client.interrupt(prompt_id)
+                elif state.knows(prompt_id):
+                    await self.client.delete_pending([prompt_id])
+                else:
+                    return  # never queued (or already over): nothing to take back
+                log.info("Took back %s, queued although its submission failed", short_id(prompt_id))
+                return
+            except ComfyError:
+                await asyncio.sleep(WITHDRAW_BACKOFF.delay(failures))
+                failures += 1
 
     def track(
         self,

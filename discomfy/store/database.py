@@ -16,7 +16,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from discomfy.store.errors import StoreError
+from discomfy.store.errors import StoreError, UnknownJobError
 from discomfy.store.models import PENDING, UNFINISHED, JobRecord, JobStatus, Stats, stamped
 from discomfy.store.schema import (
     COLUMNS,
@@ -294,7 +294,7 @@ class JobStore:
     async def _require(self, db: aiosqlite.Connection, job_id: str) -> JobRecord:
         row = await _fetch_one(db, f"{_SELECT} WHERE job_id = ?", (job_id,))
         if row is None:
-            raise StoreError(f"no job {job_id} in the store")
+            raise UnknownJobError(f"no job {job_id} in the store")
         return decode_record(row)
 
     async def _one(self, sql: str, params: Iterable[Any]) -> JobRecord | None:

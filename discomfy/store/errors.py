@@ -7,3 +7,7 @@ from discomfy.errors import DiscomfyError
 
 class StoreError(DiscomfyError):
     """The job store cannot do what was asked: unusable file, newer schema, unknown job or field."""
+
+
+class UnknownJobError(StoreError):
+    """The store holds no job of that id (it was never written, or the file was replaced)."""

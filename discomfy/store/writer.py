@@ -15,12 +15,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from discomfy.ids import short_id
 from discomfy.retry import Backoff, retry
 from discomfy.store.database import JobStore
-from discomfy.store.errors import StoreError
+from discomfy.store.errors import StoreError, UnknownJobError
 from discomfy.store.models import JobRecord, JobStatus, stamped
 from discomfy.tasks import BackgroundTasks
 
@@ -31,6 +31,12 @@ T = TypeVar("T")
 WRITE_TRIES = 3  # then the job goes on in memory
 WRITE_BACKOFF = Backoff(first=0.5, cap=2.0)
 SAVE_LATER_BACKOFF = Backoff(first=1.0, cap=30.0)
+
+
+class Recorded(Protocol):
+    """A job as the writer sees it: its record, replaced by every write (jobs.Job)."""
+
+    record: JobRecord
 
 
 class JobWriter:
@@ -52,33 +58,45 @@ class JobWriter:
         await self._all_saved.wait()
 
     async def transition(
-        self, record: JobRecord, status: JobStatus, *, expect: Collection[JobStatus] | None = None, **changes: Any
-    ) -> JobRecord | None:
-        """`JobStore.transition`, or the same change in memory while the store fails (None: `expect` failed)."""
+        self, job: Recorded, status: JobStatus, *, expect: Collection[JobStatus] | None = None, **changes: Any
+    ) -> bool:
+        """`JobStore.transition` of `job.record`, or the same change in memory while the store fails.
+
+        `job.record` is updated either way; False when the job was not in `expect` (nothing changed).
+        """
+        job_id = job.record.job_id
         try:
-            return await self._retried(
-                lambda: self.store.transition(record.job_id, status, expect=expect, **changes), record
+            stored = await self._retried(
+                lambda: self.store.transition(job_id, status, expect=expect, **changes), job_id
             )
         except StoreError as exc:
-            if expect is not None and record.status not in expect:
-                return None
-            fields = {"status": status, **stamped(record.status, status, changes, time.time())}
-            return self._later(record, fields, exc)
+            current = job.record  # as it is now: another task may have changed it while this write was retried
+            if expect is not None and current.status not in expect:
+                return False
+            job.record = self._later(
+                current, {"status": status, **stamped(current.status, status, changes, time.time())}, exc
+            )
+            return True
+        if stored is None:
+            return False
+        job.record = stored
+        return True
 
-    async def update(self, record: JobRecord, **changes: Any) -> JobRecord:
-        """`JobStore.update`, or the same change in memory while the store fails."""
+    async def update(self, job: Recorded, **changes: Any) -> None:
+        """`JobStore.update` of `job.record`, or the same change in memory while the store fails."""
+        job_id = job.record.job_id
         try:
-            return await self._retried(lambda: self.store.update(record.job_id, **changes), record)
+            job.record = await self._retried(lambda: self.store.update(job_id, **changes), job_id)
         except StoreError as exc:
-            return self._later(record, changes, exc)
+            job.record = self._later(job.record, changes, exc)
 
     async def close(self) -> None:
         await self._tasks.close()
 
-    async def _retried(self, write: Callable[[], Awaitable[T]], record: JobRecord) -> T:
+    async def _retried(self, write: Callable[[], Awaitable[T]], job_id: str) -> T:
         if self._unsaved:  # keep the order: a newer change must not land before an older one that waits
             raise StoreError("earlier changes are still waiting for the store")
-        what = f"Saving job {short_id(record.job_id)}"
+        what = f"Saving job {short_id(job_id)}"
         return await retry(
             write, retry_on=(StoreError,), tries=WRITE_TRIES, backoff=WRITE_BACKOFF, what=what, logger=log
         )
@@ -98,7 +116,9 @@ class JobWriter:
             job_id, fields = self._unsaved[0]
             try:
                 await self.store.update(job_id, **fields)
-            except StoreError as exc:
+            except UnknownJobError:
+                log.warning("Job %s was never saved; its waiting change is dropped", short_id(job_id))
+            except Exception as exc:  # the store's trouble, or a surprise: the loop must not end with changes waiting
                 delay = SAVE_LATER_BACKOFF.delay(failures)
                 failures += 1
                 log.warning(
