@@ -17,9 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from discomfy.comfy.client import ComfyClient, reserve
+from discomfy.comfy.errors import OutputDownloadError
 from discomfy.comfy.models import DownloadedFile, OutputFile
 from discomfy.comfy.outputs import safe_filename
 from discomfy.ids import short_id
+from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,11 @@ def take_local(folder: Path, output: OutputFile, directory: Path) -> DownloadedF
     source = (folder / output.subfolder / output.filename).resolve()
     if not source.is_relative_to(folder.resolve()) or not source.is_file():
         return None
-    file, partial, target = reserve(directory, safe_filename(output.filename))
+    try:
+        file, partial, target = reserve(directory, safe_filename(output.filename))
+    except OSError as exc:
+        log.warning("Cannot save %s on the bot's disk (%s); fetching it over HTTP says why", output.filename, exc)
+        return None
     try:
         with file:
             try:
@@ -56,13 +62,23 @@ def take_local(folder: Path, output: OutputFile, directory: Path) -> DownloadedF
 class OutputFetcher:
     """The downloads of one job: each file fetched once, at most a few at a time, reused by every attempt."""
 
-    def __init__(self, client: ComfyClient, directory: Path, prompt_id: str, *, local: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: ComfyClient,
+        directory: Path,
+        prompt_id: str,
+        *,
+        tasks: BackgroundTasks,
+        local: Path | None = None,
+    ) -> None:
         self._client = client
+        self._tasks = tasks  # the service's: a download still running when it closes is cancelled with it
         self._directory = directory
         self._local = local  # ComfyUI's output folder, if this machine can read it
         self._prompt_id = prompt_id
         self._slots = asyncio.Semaphore(MAX_PARALLEL_DOWNLOADS)
-        self._downloads: dict[OutputFile, asyncio.Task[DownloadedFile]] = {}
+        # a failed download keeps its error as its result: it is the fetch's to raise, not a crash to log
+        self._downloads: dict[OutputFile, asyncio.Task[DownloadedFile | OutputDownloadError]] = {}
 
     @property
     def started(self) -> int:
@@ -73,9 +89,9 @@ class OutputFetcher:
         """Begin fetching these files (again, if an earlier attempt failed); returns at once."""
         for output in outputs:
             task = self._downloads.get(output)
-            if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            if task is None or (task.done() and not _succeeded(task)):
                 name = f"comfy-fetch-{short_id(self._prompt_id)}-{output.filename}"
-                self._downloads[output] = asyncio.create_task(self._download(output), name=name)
+                self._downloads[output] = self._tasks.spawn(self._download(output), name=name)
 
     async def fetch(self, outputs: tuple[OutputFile, ...]) -> tuple[DownloadedFile, ...]:
         """Every file of the result, in order; those fetched early are not fetched again.
@@ -84,7 +100,12 @@ class OutputFetcher:
             OutputDownloadError: a file could not be fetched (the ones that were are kept for the next attempt).
         """
         self.start(outputs)
-        files = [await self._downloads[output] for output in outputs]
+        files = []
+        for output in outputs:
+            result = await self._downloads[output]
+            if isinstance(result, OutputDownloadError):
+                raise result
+            files.append(result)
         await self._discard(set(self._downloads) - set(outputs))
         return tuple(files)
 
@@ -92,13 +113,16 @@ class OutputFetcher:
         """The job ended without a result: stop fetching and delete what was fetched for it."""
         await self._discard(set(self._downloads))
 
-    async def _download(self, output: OutputFile) -> DownloadedFile:
+    async def _download(self, output: OutputFile) -> DownloadedFile | OutputDownloadError:
         async with self._slots:
             if self._local is not None and output.type == "output":
                 taken = await asyncio.to_thread(take_local, self._local, output, self._directory)
                 if taken is not None:
                     return taken
-            return await self._client.download(output, self._directory)
+            try:
+                return await self._client.download(output, self._directory)
+            except OutputDownloadError as exc:
+                return exc
 
     async def _discard(self, outputs: set[OutputFile]) -> None:
         tasks = [self._downloads.pop(output) for output in outputs]
@@ -109,3 +133,8 @@ class OutputFetcher:
                 with contextlib.suppress(OSError):
                     await asyncio.to_thread(result.path.unlink, missing_ok=True)
                 log.debug("Deleted %s, fetched for %s but not delivered", result.path, short_id(self._prompt_id))
+
+
+def _succeeded(task: asyncio.Task[DownloadedFile | OutputDownloadError]) -> bool:
+    """A finished download that produced its file (not cancelled, not failed, not raised)."""
+    return not task.cancelled() and task.exception() is None and isinstance(task.result(), DownloadedFile)

@@ -462,7 +462,9 @@ class ComfyService:
         """The job's downloads, made on first use; a job that ends without a result has them deleted."""
         if job.fetcher is None:
             directory = Path(self.settings.download_dir) / job.prompt_id
-            fetcher = OutputFetcher(self.client, directory, job.prompt_id, local=self.settings.local_output_dir)
+            fetcher = OutputFetcher(
+                self.client, directory, job.prompt_id, tasks=self._tasks, local=self.settings.local_output_dir
+            )
             job.fetcher = fetcher
             job.on_done(lambda done: None if done.succeeded else self._discard_fetched(fetcher))
         return job.fetcher
