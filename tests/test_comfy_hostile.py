@@ -156,3 +156,23 @@ async def test_a_submission_whose_answer_came_too_late_is_taken_back(fake_comfy:
         await fake_comfy.wait_idle()
     assert fake_comfy.prompts_accepted == 1  # ComfyUI had taken it all the same
     assert fake_comfy.history == {}  # and it never ran
+
+
+async def test_a_job_cancelled_while_its_submission_is_on_its_way_never_runs(
+    fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    fake_comfy.hold()
+    fake_comfy.delay_answers["/prompt"] = 1.0  # queued at once, answered a second later
+    async with ComfyService(ComfySettings(url=fake_comfy.url, download_dir=tmp_path)) as comfy:
+        assert await comfy.wait_connected(5)
+        submitting = asyncio.create_task(comfy.submit(sampler_graph(steps=1)))
+        await fake_comfy.wait_until(lambda: fake_comfy.prompts_accepted == 1)
+        (prompt_id,) = comfy.jobs
+        assert await comfy.cancel(prompt_id)  # the user pressed Cancel
+        job = await submitting
+        assert job.done
+        fake_comfy.delay_answers.clear()
+        await fake_comfy.wait_until(lambda: not fake_comfy.pending_prompt_ids)
+        fake_comfy.release()
+        await fake_comfy.wait_idle()
+    assert fake_comfy.history == {}

@@ -188,6 +188,9 @@ class ComfyService:
             if isinstance(exc, ComfyConnectionError):  # the answer may be what was lost, not the request
                 self._tasks.spawn(self._withdraw(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
             raise
+        if job.done:  # cancelled while the submission was on its way: ComfyUI has it now, take it back
+            self._tasks.spawn(self._withdraw(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
+            return job
         job._accepted(number)
         log.info("Job %s submitted (queue number %s)", short_id(prompt_id), number)
         self._schedule_queue_refresh()
