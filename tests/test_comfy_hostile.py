@@ -158,7 +158,7 @@ async def test_a_submission_whose_answer_came_too_late_is_taken_back(fake_comfy:
     assert fake_comfy.history == {}  # and it never ran
 
 
-async def test_a_job_cancelled_while_its_submission_is_on_its_way_never_runs(
+async def test_a_job_cancelled_while_the_answer_to_its_submission_is_on_its_way_never_runs(
     fake_comfy: FakeComfy, tmp_path: Path
 ) -> None:
     fake_comfy.hold()
