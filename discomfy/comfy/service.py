@@ -7,7 +7,6 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,31 +18,25 @@ from discomfy.comfy.errors import (
     ComfyError,
     ComfyTimeoutError,
     JobCancelledError,
-    JobLostError,
-    OutputDownloadError,
     WorkflowRejectedError,
 )
-from discomfy.comfy.fetch import OutputFetcher
+from discomfy.comfy.finish import JobFinisher
 from discomfy.comfy.job import ComfyJob
 from discomfy.comfy.models import (
-    JobResult,
     PromptStatus,
     QueueState,
     SystemStats,
     UploadedImage,
 )
 from discomfy.comfy.object_info import ObjectInfo
-from discomfy.comfy.outputs import HistoryOutcome, parse_history_entry, parse_outputs, select_deliverables
+from discomfy.comfy.outputs import HistoryOutcome, parse_outputs, select_deliverables
 from discomfy.comfy.settings import ComfySettings
 from discomfy.comfy.tracker import ComfyTracker
 from discomfy.ids import short_id
-from discomfy.retry import Backoff
 from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-_HISTORY_RETRIES = (0.1, 0.3, 1.0)  # after `executing: null` the entry is written; allow for lag
-WITHDRAW_BACKOFF = Backoff(first=1.0, cap=30.0)
 OFFLINE_SUBMIT_DEADLINE = 5.0  # seconds a submission may take in all while the WebSocket is down
 
 
@@ -64,6 +57,7 @@ class ComfyService:
         self._jobs: dict[str, ComfyJob] = {}
         self._tasks = BackgroundTasks()
         self._client: ComfyClient | None = None
+        self._finisher: JobFinisher | None = None
         self._tracker: ComfyTracker | None = None
         self._queue_refresh: asyncio.Task[None] | None = None
         self._queue_dirty = False
@@ -90,6 +84,7 @@ class ComfyService:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         self._client = ComfyClient(self._session, self.settings)
+        self._finisher = JobFinisher(self._client, self.settings, self._tasks, self._jobs)
         ws_url = self._client.base_url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
         self._tracker = ComfyTracker(
             self._session,
@@ -118,6 +113,13 @@ class ComfyService:
         if self._client is None:
             raise RuntimeError("ComfyService is not started")
         return self._client
+
+    @property
+    def finisher(self) -> JobFinisher:
+        """How this service's jobs end (outcome, outputs, failure), and submissions taken back."""
+        if self._finisher is None:
+            raise RuntimeError("ComfyService is not started")
+        return self._finisher
 
     @property
     def tracker(self) -> ComfyTracker:
@@ -186,10 +188,10 @@ class ComfyService:
             # the time the last retry fails: the original error must reach the caller, not a KeyError.
             self._jobs.pop(prompt_id, None)
             if isinstance(exc, ComfyConnectionError):  # the answer may be what was lost, not the request
-                self._tasks.spawn(self._withdraw(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
+                self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
             raise
         if job.done:  # cancelled while the submission was on its way: ComfyUI has it now, take it back
-            self._tasks.spawn(self._withdraw(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
+            self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
             return job
         job._accepted(number)
         log.info("Job %s submitted (queue number %s)", short_id(prompt_id), number)
@@ -209,26 +211,6 @@ class ComfyService:
             raise ComfyTimeoutError(
                 self.client.base_url, f"no answer to the submission within {deadline:.0f} s"
             ) from None
-
-    async def _withdraw(self, prompt_id: str) -> None:
-        """Take back a submission reported as failed, should ComfyUI have queued it after all: it must neither
-        run for nobody nor run twice once the user presses Retry. Tried until ComfyUI answers (`give_up_after`)."""
-        give_up = time.monotonic() + self.settings.give_up_after
-        failures = 0
-        while time.monotonic() < give_up:
-            try:
-                state = await self.client.queue()
-                if state.is_running(prompt_id):
-                    await self.client.interrupt(prompt_id)
-                elif state.knows(prompt_id):
-                    await self.client.delete_pending([prompt_id])
-                else:
-                    return  # never queued (or already over): nothing to take back
-                log.info("Took back %s, queued although its submission failed", short_id(prompt_id))
-                return
-            except ComfyError:
-                await asyncio.sleep(WITHDRAW_BACKOFF.delay(failures))
-                failures += 1
 
     def track(
         self,
@@ -364,7 +346,7 @@ class ComfyService:
         job.announced.extend(files)
         if job.download and not job.done:
             wanted = [f for f in select_deliverables(files, job.output_nodes) if not f.is_temp]  # previews: at the end
-            fetcher = self._fetcher(job)
+            fetcher = self.finisher.fetcher(job)
             fetcher.start(wanted[: max(0, self.settings.max_outputs - fetcher.started)])
 
     def on_prompt_success(self, job: ComfyJob, timestamp: float | None) -> None:
@@ -376,104 +358,18 @@ class ComfyService:
             run_time = max(0.0, (timestamp - job.start_timestamp) / 1000)
         outcome = HistoryOutcome(tuple(job.announced), None, run_time, job.cached_nodes)
         job.finishing = True
-        self._tasks.spawn(self._complete(job, outcome=outcome), name=f"comfy-done-{short_id(job.prompt_id)}")
+        self._tasks.spawn(self.finisher.complete(job, outcome=outcome), name=f"comfy-done-{short_id(job.prompt_id)}")
 
     def on_prompt_done(self, job: ComfyJob) -> None:
         if not job.done and not job.finishing:
             job.finishing = True
-            self._tasks.spawn(self._complete(job, lost_if_absent=False), name=f"comfy-done-{short_id(job.prompt_id)}")
+            self._tasks.spawn(
+                self.finisher.complete(job, lost_if_absent=False), name=f"comfy-done-{short_id(job.prompt_id)}"
+            )
         elif job.done:
             self._jobs.pop(job.prompt_id, None)
 
     # ---- completion and reconciliation ----------------------------------------------------------
-
-    async def _complete(
-        self, job: ComfyJob, *, lost_if_absent: bool = False, outcome: HistoryOutcome | None = None
-    ) -> None:
-        """Fetch the outputs of the outcome (read from /history when not given) and end the job either way."""
-        job.finishing = True
-        try:
-            if outcome is None:
-                entry = await self._history_entry(job.prompt_id, retry=not lost_if_absent)
-                if entry is None:
-                    job._fail(JobLostError(job.prompt_id))
-                    log.warning("Job %s lost: ComfyUI knows it no more", short_id(job.prompt_id))
-                    return
-                outcome = parse_history_entry(job.prompt_id, entry)
-            if outcome.error is not None:
-                job._fail(outcome.error)
-                log.info("Job %s failed: %s", short_id(job.prompt_id), outcome.error.for_log)
-                return
-            chosen = select_deliverables(outcome.outputs, job.output_nodes)
-            deliverables, left_out = chosen[: self.settings.max_outputs], chosen[self.settings.max_outputs :]
-            files = await self._fetcher(job).fetch(deliverables) if job.download else ()
-            job._finish(
-                JobResult(
-                    prompt_id=job.prompt_id,
-                    outputs=deliverables,
-                    files=files,
-                    cached_nodes=outcome.cached_nodes or job.cached_nodes,
-                    elapsed=time.monotonic() - job.created_at,
-                    run_time=outcome.run_time,
-                    left_out=left_out,
-                )
-            )
-            log.info("Job %s finished with %d file(s)", short_id(job.prompt_id), len(deliverables))
-        except ComfyError as exc:
-            if _transient(exc) and not self._give_up([job], exc):
-                log.warning(
-                    "Job %s: ComfyUI did not answer (%s); the watchdog will look again", short_id(job.prompt_id), exc
-                )
-                job.last_activity = time.monotonic()
-                return
-            job._fail(exc)
-            log.warning("Job %s could not be completed: %s", short_id(job.prompt_id), exc.for_log)
-        except Exception as exc:  # a bug or a surprise answer must end the job with a reason, not hang it
-            log.exception("Job %s: unexpected error while completing", short_id(job.prompt_id))
-            job._fail(ComfyError(f"DisComfy could not read the job's result from ComfyUI: {exc}"))
-        finally:
-            job.finishing = False
-            if job.done:
-                self._jobs.pop(job.prompt_id, None)
-
-    def _give_up(self, jobs: list[ComfyJob], error: ComfyError) -> bool:
-        """Note that ComfyUI could not tell these jobs' fate; fail those it has not answered for too long."""
-        now = time.monotonic()
-        for job in jobs:
-            if job.unreachable_since is None:
-                job.unreachable_since = now
-            elif now - job.unreachable_since > self.settings.give_up_after:
-                job._fail(error)
-                self._jobs.pop(job.prompt_id, None)
-                log.warning(
-                    "Job %s given up: ComfyUI unreachable for %.0f s",
-                    short_id(job.prompt_id),
-                    now - job.unreachable_since,
-                )
-        return all(job.done for job in jobs)
-
-    async def _history_entry(self, prompt_id: str, *, retry: bool) -> Mapping[str, Any] | None:
-        entry = await self.client.history(prompt_id)
-        for delay in _HISTORY_RETRIES if retry else ():
-            if entry is not None:
-                break
-            await asyncio.sleep(delay)
-            entry = await self.client.history(prompt_id)
-        return entry
-
-    def _fetcher(self, job: ComfyJob) -> OutputFetcher:
-        """The job's downloads, made on first use; a job that ends without a result has them deleted."""
-        if job.fetcher is None:
-            directory = Path(self.settings.download_dir) / job.prompt_id
-            fetcher = OutputFetcher(
-                self.client, directory, job.prompt_id, tasks=self._tasks, local=self.settings.local_output_dir
-            )
-            job.fetcher = fetcher
-            job.on_done(lambda done: None if done.succeeded else self._discard_fetched(fetcher))
-        return job.fetcher
-
-    def _discard_fetched(self, fetcher: OutputFetcher) -> None:
-        self._tasks.spawn(fetcher.discard_all(), name="comfy-discard-fetched")
 
     async def _reconcile(self, jobs: list[ComfyJob], state: QueueState | None = None) -> QueueState | None:
         """Look silent or doubtful jobs up: queued/running → keep waiting; finished → deliver; gone → lost."""
@@ -482,7 +378,7 @@ class ComfyService:
                 state = await self.refresh_queue()
             except ComfyError as exc:
                 log.warning("Reconciliation postponed, ComfyUI unreachable: %s", exc.for_log)
-                self._give_up([j for j in jobs if not j.done and not j.finishing], exc)
+                self.finisher.give_up([j for j in jobs if not j.done and not j.finishing], exc)
                 return None
         for job in jobs:
             if job.done or job.finishing or job.cancelling or job.status is PromptStatus.SUBMITTING:
@@ -493,7 +389,7 @@ class ComfyService:
                 continue
             job.finishing = True
             self._tasks.spawn(
-                self._complete(job, lost_if_absent=True),
+                self.finisher.complete(job, lost_if_absent=True),
                 name=f"comfy-reconcile-{short_id(job.prompt_id)}",
             )
         return state
@@ -526,8 +422,3 @@ class ComfyService:
             # node that sends nothing leaves the queue as it was, so it causes no reconnect.
             log.warning("WebSocket missed a queue change; reconnecting")
             await tracker.reconnect()
-
-
-def _transient(error: ComfyError) -> bool:
-    """A failure to reach ComfyUI (worth another look), rather than ComfyUI saying no."""
-    return isinstance(error, ComfyConnectionError) or (isinstance(error, OutputDownloadError) and error.transient)
