@@ -16,7 +16,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from discomfy.store.errors import StoreError, UnknownJobError
+from discomfy.store.errors import StoreError, StoreUnavailableError, UnknownJobError
 from discomfy.store.models import PENDING, UNFINISHED, JobRecord, JobStatus, Stats, stamped
 from discomfy.store.schema import (
     COLUMNS,
@@ -289,6 +289,8 @@ class JobStore:
         return self._db
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, busy, disk full, read-only, I/O error
+            return StoreUnavailableError(f"job store {self.path}: {exc}")
         return StoreError(f"job store {self.path}: {exc}")
 
     async def _require(self, db: aiosqlite.Connection, job_id: str) -> JobRecord:

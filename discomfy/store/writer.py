@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from discomfy.ids import short_id
 from discomfy.retry import Backoff, retry
 from discomfy.store.database import JobStore
-from discomfy.store.errors import StoreError, UnknownJobError
+from discomfy.store.errors import StoreError, StoreUnavailableError, UnknownJobError
 from discomfy.store.models import JobRecord, JobStatus, stamped
 from discomfy.tasks import BackgroundTasks
 
@@ -98,7 +98,7 @@ class JobWriter:
             raise StoreError("earlier changes are still waiting for the store")
         what = f"Saving job {short_id(job_id)}"
         return await retry(
-            write, retry_on=(StoreError,), tries=WRITE_TRIES, backoff=WRITE_BACKOFF, what=what, logger=log
+            write, retry_on=(StoreUnavailableError,), tries=WRITE_TRIES, backoff=WRITE_BACKOFF, what=what, logger=log
         )
 
     def _later(self, record: JobRecord, fields: dict[str, Any], error: StoreError) -> JobRecord:
@@ -118,15 +118,22 @@ class JobWriter:
                 await self.store.update(job_id, **fields)
             except UnknownJobError:
                 log.warning("Job %s was never saved; its waiting change is dropped", short_id(job_id))
-            except Exception as exc:  # the store's trouble, or a surprise: the loop must not end with changes waiting
-                delay = SAVE_LATER_BACKOFF.delay(failures)
+            except StoreError as exc:
+                if isinstance(exc, StoreUnavailableError):
+                    await self._wait_for_store(exc, failures)
+                    failures += 1
+                    continue
+                log.error("The store refuses a change of job %s (%s); it is dropped", short_id(job_id), exc)
+            except Exception as exc:  # a surprise: the loop must not end with changes waiting
+                await self._wait_for_store(exc, failures)
                 failures += 1
-                log.warning(
-                    "Job store still failing (%s); %d change(s) wait, next try in %.0f s", exc, self.unsaved, delay
-                )
-                await asyncio.sleep(delay)
                 continue
             self._unsaved.popleft()
             failures = 0
         self._all_saved.set()
         log.info("The job store works again; every waiting change is saved")
+
+    async def _wait_for_store(self, error: Exception, failures: int) -> None:
+        delay = SAVE_LATER_BACKOFF.delay(failures)
+        log.warning("Job store still failing (%s); %d change(s) wait, next try in %.0f s", error, self.unsaved, delay)
+        await asyncio.sleep(delay)
