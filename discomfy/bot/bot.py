@@ -94,10 +94,6 @@ class DiscomfyBot(commands.Bot):
             self, delivery, admins=self.admins, tasks=self.background, edit_interval=config.uploads.edit_interval
         )
 
-    def is_admin(self, user: discord.abc.User) -> bool:
-        """Admins are configured user ids, or members holding a configured role."""
-        return user in self.admins
-
     async def serve(self, token: str) -> None:
         """Log in and stay connected until closed.
 

@@ -219,8 +219,8 @@ class Presenter:
         exempt = interaction.user in self.admins
         with self.jobs.reserve(interaction.user.id, admission.count, exempt=exempt) as reservation:
             deferral = await interaction.response.defer(thinking=True)
-            request = replace(admission.request, owner_id=interaction.user.id)
-            request = replace(request, message_id=deferral.message_id if deferral else None)  # a crash resumes in it
+            message_id = deferral.message_id if deferral else None  # stored first: a crash resumes in it
+            request = replace(admission.request, owner_id=interaction.user.id, message_id=message_id)
             if admission.fetch_images is not None:
                 request = replace(request, images=await admission.fetch_images())
             try:
@@ -270,10 +270,7 @@ class Presenter:
 
     async def _resume(self, group: list[Job]) -> None:
         first = group[0].record
-        jobs = group
-        if first.batch_id is not None:  # every seed of a batch, the finished ones too: its message shows them all
-            live = {job.job_id: job for job in group}
-            jobs = [live.get(job.job_id, job) for job in await self.jobs.batch_of(first)] or group
+        jobs = await self.jobs.batch_of(first)  # every seed of a batch, the finished ones too: its message shows all
         message_id = next((j.record.message_id for j in jobs if j.record.message_id is not None), None)
         message = LiveMessage(self.client, channel_id=first.channel_id, message_id=message_id)
         display = _Display(self, jobs, message, limit=None)

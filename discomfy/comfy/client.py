@@ -48,7 +48,7 @@ class ComfyClient:
     def __init__(self, session: aiohttp.ClientSession, settings: ComfySettings) -> None:
         self._session = session
         self._settings = settings
-        self.base_url = settings.url.rstrip("/")
+        self.base_url = settings.url  # validated without its trailing slash
         self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout)
         self._headers = dict(settings.headers)
 
@@ -189,23 +189,27 @@ class ComfyClient:
         try:
             async with asyncio.timeout(self._settings.download_deadline):
                 path, size, content_type = await self._fetch_into(output, sink)
-        except _DiskError as exc:
-            await asyncio.to_thread(sink.discard)
-            raise OutputDownloadError(output.filename, f"cannot be saved on the bot's disk ({exc.reason})") from exc
-        except aiohttp.ClientError as exc:  # the connection broke or stalled (sock_read): worth another try
-            await asyncio.to_thread(sink.discard)
-            raise OutputDownloadError(output.filename, _describe(exc), transient=True) from exc
-        except TimeoutError as exc:  # the whole file's deadline: a trickle that would never end
-            await asyncio.to_thread(sink.discard)
-            reason = f"it took longer than {self._settings.download_deadline:.0f} s"
-            raise OutputDownloadError(output.filename, reason) from exc
-        except OSError as exc:
-            await asyncio.to_thread(sink.discard)
-            raise OutputDownloadError(output.filename, _describe(exc), transient=True) from exc
-        except BaseException:
+        except BaseException as exc:  # whatever ended it, nothing half-written stays behind
             await asyncio.shield(asyncio.to_thread(sink.discard))
-            raise
+            error = self._download_error(output.filename, exc)
+            if error is None:
+                raise
+            raise error from exc
         return DownloadedFile(output=output, path=path, size=size, content_type=content_type)
+
+    def _download_error(self, filename: str, exc: BaseException) -> OutputDownloadError | None:
+        """What a failed download means for the job; None for what is not a download's failure (a cancel)."""
+        if isinstance(exc, OutputDownloadError):
+            return exc
+        if isinstance(exc, _DiskError):
+            return OutputDownloadError(filename, f"cannot be saved on the bot's disk ({exc.reason})")
+        if isinstance(exc, aiohttp.ClientError):  # the connection broke or stalled (sock_read): worth another try
+            return OutputDownloadError(filename, _describe(exc), transient=True)
+        if isinstance(exc, TimeoutError):  # the whole file's deadline: a trickle that would never end
+            return OutputDownloadError(filename, f"it took longer than {self._settings.download_deadline:.0f} s")
+        if isinstance(exc, OSError):
+            return OutputDownloadError(filename, _describe(exc), transient=True)
+        return None
 
     async def _fetch_into(self, output: OutputFile, sink: _FileSink) -> tuple[Path, int, str]:
         params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}

@@ -61,7 +61,7 @@ def _row(state: str, position: int | None, entry: QueueEntry | None, job: Job | 
 
 async def refuse_non_admin(bot: DiscomfyBot, interaction: discord.Interaction[Any]) -> bool:
     """Component callbacks re-check admin: the message may have been forwarded, or admins reconfigured."""
-    if bot.is_admin(interaction.user):
+    if interaction.user in bot.admins:
         return True
     log.info("Admin component refused for %s", interaction.user.id)
     await send_ephemeral(interaction, embed=error_embed(NotAdminError()))
@@ -129,7 +129,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def _job_choices(
         self, interaction: discord.Interaction[DiscomfyBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        if not self.bot.is_admin(interaction.user):  # autocomplete does not run the command's checks
+        if interaction.user not in self.bot.admins:  # autocomplete does not run the command's checks
             return []
         choices = []
         for job in self.bot.jobs.active():

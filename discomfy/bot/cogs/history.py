@@ -41,7 +41,7 @@ class HistoryCog(commands.Cog, name="History"):
     ) -> None:
         """Your recent jobs, with their prompts, seeds and links to their messages."""
         owner_id = user.id if user is not None else interaction.user.id
-        if owner_id != interaction.user.id and not self.bot.is_admin(interaction.user):
+        if owner_id != interaction.user.id and interaction.user not in self.bot.admins:
             raise OthersHistoryError()
         view = HistoryView(self.bot, interaction, owner_id=owner_id, page=page)
         embed = await view.load()
