@@ -130,12 +130,19 @@ def parse_history_entry(prompt_id: str, entry: Mapping[str, Any]) -> HistoryOutc
         error = JobInterruptedError(prompt_id, data.get("node_id"), data.get("node_type"))
     elif status.get("status_str") == "error" or status.get("completed") is False:
         error = ExecutionFailedError(None, None, "Error", "ComfyUI reported the job as failed.")
-    run_time = None
-    start, end = by_type.get("execution_start"), by_type.get("execution_success")
-    if start and end and "timestamp" in start and "timestamp" in end:
-        run_time = max(0.0, (end["timestamp"] - start["timestamp"]) / 1000)
+    start, end = by_type.get("execution_start") or {}, by_type.get("execution_success") or {}
+    run_time = seconds_between(start.get("timestamp"), end.get("timestamp"))
     cached = tuple(str(n) for n in (by_type.get("execution_cached") or {}).get("nodes") or ())
     return HistoryOutcome(parse_outputs(entry.get("outputs") or {}), error, run_time, cached)
+
+
+def seconds_between(start_ms: object, end_ms: object) -> float | None:
+    """ComfyUI's run time from its own millisecond time stamps; None unless both are numbers."""
+    if isinstance(start_ms, bool) or isinstance(end_ms, bool):
+        return None
+    if isinstance(start_ms, int | float) and isinstance(end_ms, int | float):
+        return max(0.0, (end_ms - start_ms) / 1000)
+    return None
 
 
 def execution_error(data: Mapping[str, Any]) -> ExecutionFailedError:

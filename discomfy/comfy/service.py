@@ -29,7 +29,7 @@ from discomfy.comfy.models import (
     UploadedImage,
 )
 from discomfy.comfy.object_info import ObjectInfo
-from discomfy.comfy.outputs import HistoryOutcome, parse_outputs, select_deliverables
+from discomfy.comfy.outputs import HistoryOutcome, parse_outputs, seconds_between, select_deliverables
 from discomfy.comfy.settings import ComfySettings
 from discomfy.comfy.tracker import ComfyTracker
 from discomfy.ids import short_id
@@ -188,10 +188,10 @@ class ComfyService:
             # the time the last retry fails: the original error must reach the caller, not a KeyError.
             self._jobs.pop(prompt_id, None)
             if isinstance(exc, ComfyConnectionError):  # the answer may be what was lost, not the request
-                self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
+                self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-take-back-{short_id(prompt_id)}")
             raise
-        if job.done:  # cancelled while the submission was on its way: ComfyUI has it now, take it back
-            self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-withdraw-{short_id(prompt_id)}")
+        if job.done and not job.succeeded:  # cancelled while the submission was on its way: take it back
+            self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-take-back-{short_id(prompt_id)}")
             return job
         job._accepted(number)
         log.info("Job %s submitted (queue number %s)", short_id(prompt_id), number)
@@ -209,7 +209,7 @@ class ComfyService:
                 return await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
         except TimeoutError:
             raise ComfyTimeoutError(
-                self.client.base_url, f"no answer to the submission within {deadline:.0f} s"
+                self.client.base_url, f"no answer to the submission within {deadline:g} s"
             ) from None
 
     def track(
@@ -353,9 +353,7 @@ class ComfyService:
         """The prompt succeeded and its output nodes named their files: the result needs no /history read."""
         if job.done or job.finishing or not job.announced:
             return  # nothing named (or already being completed): `executing null` then reads /history
-        run_time = None
-        if timestamp is not None and job.start_timestamp is not None:
-            run_time = max(0.0, (timestamp - job.start_timestamp) / 1000)
+        run_time = seconds_between(job.start_timestamp, timestamp)
         outcome = HistoryOutcome(tuple(job.announced), None, run_time, job.cached_nodes)
         job.finishing = True
         self._tasks.spawn(self.finisher.complete(job, outcome=outcome), name=f"comfy-done-{short_id(job.prompt_id)}")
