@@ -427,3 +427,36 @@ def test_half_or_doubled_comfy_credentials_are_an_error(tmp_path, monkeypatch, e
 def test_env_problems_are_listed_with_file_problems(write_config):
     error = _error(write_config("limits:\n  max_count: 0\n"), env={"COMFY_USERNAME": "alice"})
     assert {p.key for p in error.problems} == {"limits.max_count", "DISCORD_TOKEN", "COMFY_PASSWORD"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("comfy:\n  local_output_dir: ComfyUI/output\n", "comfy.local_output_dir: expected an absolute path"),
+        ("comfy:\n  max_outputs: 0\n", "comfy.max_outputs"),
+        ("comfy:\n  max_download_mb: -1\n", "comfy.max_download_mb"),
+        ("storage:\n  keep_outputs_days: 0\n", "storage.keep_outputs_days"),
+        ("storage:\n  keep_outputs_gb: -2\n", "storage.keep_outputs_gb"),
+    ],
+)
+def test_the_new_bounds_name_the_key_that_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    assert message in str(_error(tmp_path / "config.yaml", text))
+
+
+def test_the_new_bounds_take_their_documented_values(write_config) -> None:
+    config = load_config(
+        write_config(
+            """
+            comfy:
+              local_output_dir: /srv/ComfyUI/output
+              max_outputs: 10
+            storage:
+              keep_outputs_days: 30
+              keep_outputs_gb: 2.5
+            """
+        ),
+        env=ENV,
+    )
+    assert config.comfy.local_output_dir == Path("/srv/ComfyUI/output")
+    assert config.comfy.max_outputs == 10
+    assert (config.storage.keep_outputs_days, config.storage.keep_outputs_gb) == (30, 2.5)
