@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -221,11 +222,18 @@ class JobStore:
             f"{_SELECT} WHERE status IN {_placeholders(UNFINISHED)} ORDER BY created_at, rowid", UNFINISHED
         )
 
-    async def delivered(self) -> list[JobRecord]:
-        """Every delivered job that still lists output files, the earliest finished first (for pruning)."""
-        return await self._all(
-            f"{_SELECT} WHERE status = ? AND output_files != '[]' ORDER BY finished_at, rowid", (JobStatus.DONE.value,)
+    async def delivered_outputs(self) -> list[tuple[float, tuple[str, ...]]]:
+        """(finished_at, output files) of every delivered job that lists files, earliest first (for pruning).
+
+        Only those two columns: the records' graphs and parameters would make this hourly read heavy.
+        """
+        sql = (
+            "SELECT coalesce(finished_at, created_at) AS at, output_files FROM jobs"
+            " WHERE status = ? AND output_files != '[]' ORDER BY at, rowid"
         )
+        async with self._reading() as db, db.execute(sql, (JobStatus.DONE.value,)) as cursor:
+            rows = await cursor.fetchall()
+        return [(float(row["at"]), tuple(json.loads(row["output_files"]))) for row in rows]
 
     async def pending_count(self, owner_id: int | None = None) -> int:
         """Jobs created, queued or running, of one owner or of everyone."""

@@ -39,7 +39,7 @@ async def prune_outputs(
     if keep_days is None and keep_bytes is None:
         return Pruned(0, 0)
     now = time.time() if now is None else now
-    jobs = [(record.finished_at or record.created_at, record.output_files) for record in await store.delivered()]
+    jobs = await store.delivered_outputs()
     return await asyncio.to_thread(_prune, jobs, now - keep_days * DAY if keep_days else None, keep_bytes)
 
 
