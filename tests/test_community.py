@@ -418,7 +418,7 @@ async def test_a_spoiler_channel_posts_results_and_previews_as_spoilers_never_in
 async def test_preferences_apply_under_the_channels_rules(kit: BotKit) -> None:
     panel = await kit.command("preferences", **at(LOUNGE))
     assert kit.message(panel)["flags"] & FLAG_EPHEMERAL
-    await choose(kit, panel, "Your default workflow", ["sdxl_alt"], user_id=MEMBER)
+    await choose(kit, panel, "No default workflow of my own", ["sdxl_alt"], user_id=MEMBER)
     await choose(kit, panel, "Post my results as spoilers", ["on"], user_id=MEMBER)
     await fill_form(kit, panel, "Size and negative", {"size": "640x768", "negative": "lowres"}, user_id=MEMBER)
     await kit.bot.policy.update_settings(

@@ -180,6 +180,19 @@ class _Button(discord.ui.Button["SettingsPanel"]):
         await self.action(interaction)
 
 
+def _default_workflow(
+    specs: Sequence[WorkflowSpec], name: str, current: str | None, unset: str, *, row: int
+) -> _Select:
+    """A select of one workflow (or none: `unset`) for setting `name`."""
+    choices = _workflow_choices(specs, (unset, NOT_SET))
+    return _Select(
+        lambda values: {name: None if values[0] == NOT_SET else values[0]},
+        placeholder=unset,
+        options=_options(choices, [current or NOT_SET]),
+        row=row,
+    )
+
+
 def _one(mapping: Mapping[str, Any], name: str) -> Callable[[list[str]], Changes]:
     """A single-choice select: its value, looked up in `mapping`, sets setting `name`."""
     return lambda values: {name: mapping[values[0]] if values else None}
@@ -209,6 +222,12 @@ class SettingsPanel(PrivatePanel):
     async def draw(self) -> discord.Embed:
         """Rebuild the controls from what is stored; returns the embed to show with them."""
         raise TypeError(f"{type(self).__name__} does not define draw()")
+
+    def add_buttons(self, form: Callable[[discord.Interaction[Any]], Any], label: str, *, reset: str, row: int) -> None:
+        """The last row: the button that opens the panel's form, and the one that clears everything."""
+        self.add_item(_Button(form, label=label, row=row))
+        reset_all = lambda interaction: self.save(interaction, {"reset": True})  # noqa: E731
+        self.add_item(_Button(reset_all, label=reset, style=discord.ButtonStyle.danger, row=row))
 
     async def open_form(self, interaction: discord.Interaction[Any], form: _Form) -> None:
         await interaction.response.send_modal(form)
@@ -296,13 +315,9 @@ class ScopePanel(SettingsPanel):
                 row=0,
             )
         )
-        default = _workflow_choices(specs, ("Default workflow: inherited", NOT_SET))
         self.add_item(
-            _Select(
-                lambda values: {"default_workflow": None if values[0] == NOT_SET else values[0]},
-                placeholder="Default workflow",
-                options=_options(default, [settings.default_workflow or NOT_SET]),
-                row=1,
+            _default_workflow(
+                specs, "default_workflow", settings.default_workflow, "Default workflow: inherited", row=1
             )
         )
         tri = {NOT_SET: None, "on": True, "off": False}
@@ -310,14 +325,8 @@ class ScopePanel(SettingsPanel):
         self.add_item(_Select(_one(tri, "spoiler"), options=_options(spoilers, [_tri_value(settings.spoiler)]), row=2))
         answers = [("Bot answers: inherited", NOT_SET), ("Bot answers here", "on"), ("Bot switched off here", "off")]
         self.add_item(_Select(_one(tri, "enabled"), options=_options(answers, [_tri_value(settings.enabled)]), row=3))
-        self.add_item(_Button(self._open_defaults, label="Size, steps, negative, max count…", row=4))
-        self.add_item(
-            _Button(
-                lambda interaction: self.save(interaction, {"reset": True}),
-                label="Reset (inherit everything)",
-                style=discord.ButtonStyle.danger,
-                row=4,
-            )
+        self.add_buttons(
+            self._open_defaults, "Size, steps, negative, max count…", reset="Reset (inherit everything)", row=4
         )
         return scope_embed(settings, label=self.label)
 
@@ -332,13 +341,20 @@ class ScopePanel(SettingsPanel):
         await self.open_form(interaction, _Form(self, "Defaults and limits (empty: inherit)", fields, _scope_changes))
 
 
-def _scope_changes(values: dict[str, str]) -> Changes:
+def _size_and_negative(values: dict[str, str]) -> Changes:
+    """The fields both forms have: a size (or none) and a negative prompt (empty: none)."""
     size = parse_size(values["size"])
     return {
         "width": size[0] if size else None,
         "height": size[1] if size else None,
-        "steps": parse_number(values["steps"], "Steps"),
         "negative": values["negative"].strip() or None,
+    }
+
+
+def _scope_changes(values: dict[str, str]) -> Changes:
+    return {
+        **_size_and_negative(values),
+        "steps": parse_number(values["steps"], "Steps"),
         "max_count": parse_number(values["max_count"], "Max images per request"),
     }
 
@@ -366,29 +382,16 @@ class PreferencesPanel(SettingsPanel):
     async def draw(self) -> discord.Embed:
         preferences = await self.bot.policy.preferences(self.opener_id)
         self.clear_items()
-        workflows = _workflow_choices(list(self.bot.workflows), ("No default workflow of my own", NOT_SET))
+        specs = list(self.bot.workflows)
         self.add_item(
-            _Select(
-                lambda values: {"workflow": None if values[0] == NOT_SET else values[0]},
-                placeholder="Your default workflow",
-                options=_options(workflows, [preferences.workflow or NOT_SET]),
-                row=0,
-            )
+            _default_workflow(specs, "workflow", preferences.workflow, "No default workflow of my own", row=0)
         )
         spoilers = [("Post my results normally", NOT_SET), ("Post my results as spoilers", "on")]
         chosen = "on" if preferences.spoiler else NOT_SET
         self.add_item(
             _Select(_one({NOT_SET: None, "on": True}, "spoiler"), options=_options(spoilers, [chosen]), row=1)
         )
-        self.add_item(_Button(self._open_form, label="Size and negative prompt…", row=2))
-        self.add_item(
-            _Button(
-                lambda interaction: self.save(interaction, {"reset": True}),
-                label="Forget my preferences",
-                style=discord.ButtonStyle.danger,
-                row=2,
-            )
-        )
+        self.add_buttons(self._open_form, "Size and negative prompt…", reset="Forget my preferences", row=2)
         self.preferences = preferences
         return preferences_embed(preferences)
 
@@ -398,13 +401,4 @@ class PreferencesPanel(SettingsPanel):
             "size": (SIZE_LABEL, _size(preferences.width, preferences.height), False),
             "negative": ("Negative prompt", preferences.negative, True),
         }
-        await self.open_form(interaction, _Form(self, "Your defaults (empty: not set)", fields, _preference_changes))
-
-
-def _preference_changes(values: dict[str, str]) -> Changes:
-    size = parse_size(values["size"])
-    return {
-        "width": size[0] if size else None,
-        "height": size[1] if size else None,
-        "negative": values["negative"].strip() or None,
-    }
+        await self.open_form(interaction, _Form(self, "Your defaults (empty: not set)", fields, _size_and_negative))
