@@ -17,7 +17,9 @@ from discomfy.bot.buttons import JobControls
 from discomfy.comfy import ComfyService
 from discomfy.config import Config
 from discomfy.jobs import JobManager
+from discomfy.policy import ContentPolicy
 from discomfy.store import JobStore
+from discomfy.store.settings import SettingsStore
 from discomfy.workflows import load_workflows
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,10 @@ async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIte
             store = await stack.enter_async_context(JobStore(config.storage.database))
         comfy = await stack.enter_async_context(ComfyService(config.comfy, client_id=await store.client_id()))
         jobs = JobManager(comfy, workflows, store, config.limits)
-        bot = await stack.enter_async_context(DiscomfyBot(config, comfy, jobs, workflows, controls=JobControls()))
+        policy = ContentPolicy(SettingsStore(store), workflows, default_workflow=config.workflows.default)
+        bot = await stack.enter_async_context(
+            DiscomfyBot(config, comfy, jobs, workflows, controls=JobControls(), policy=policy)
+        )
         yield bot
 
 

@@ -35,6 +35,7 @@ class JobRequest:
     seed: int | None = None
     images: Mapping[str, InputImage] = field(default_factory=dict)
     message_id: int | None = None  # the deferred response's message, stored before ComfyUI sees the job
+    spoiler: bool = False  # post the result (and its previews) as spoilers
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,7 @@ class JobManager:
                 graph=built.graph,
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
+                spoiler=request.spoiler,
             )
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)
@@ -281,12 +282,15 @@ class JobManager:
         exempt: bool = False,
         message_id: int | None = None,
         reservation: Reservation | None = None,
+        spoiler: bool = False,
     ) -> Job:
         """Submit a stored job's exact graph again (after it was lost or failed)."""
         with reservation or self.reserve(owner_id, exempt=exempt) as held:
-            return await self._retry(record, owner_id, message_id, held)
+            return await self._retry(record, owner_id, message_id, held, spoiler=spoiler)
 
-    async def _retry(self, record: JobRecord, owner_id: int, message_id: int | None, held: Reservation) -> Job:
+    async def _retry(
+        self, record: JobRecord, owner_id: int, message_id: int | None, held: Reservation, *, spoiler: bool
+    ) -> Job:
         spec = self.workflows.find(record.workflow)
         new = _new_record(
             owner_id,
@@ -297,6 +301,7 @@ class JobManager:
             seed=record.seed,
             graph=record.graph,
             message_id=message_id,
+            spoiler=spoiler,
         )
         await self.store.add(new)
         return await self._queue(Job(new, spec, None), spec.outputs if spec else (), held)

@@ -220,6 +220,58 @@ def text_channel(
     return data
 
 
+def category_channel(
+    channel_id: int, *, guild_id: int = GUILD_ID, name: str = "category", position: int = 0
+) -> Payload:
+    """A guild category (type 4); channels name it as their ``parent_id``."""
+    return text_channel(channel_id, guild_id=guild_id, name=name, position=position, channel_type=4)
+
+
+def forum_channel(
+    channel_id: int, *, guild_id: int = GUILD_ID, name: str = "forum", nsfw: bool = False, parent_id: int | None = None
+) -> Payload:
+    """A forum channel (type 15): its posts are threads whose ``parent_id`` is the forum."""
+    data = text_channel(channel_id, guild_id=guild_id, name=name, nsfw=nsfw, parent_id=parent_id, channel_type=15)
+    data.update(available_tags=[], default_reaction_emoji=None, default_sort_order=None, default_forum_layout=0)
+    return data
+
+
+def thread_channel(
+    thread_id: int,
+    *,
+    parent_id: int,
+    guild_id: int = GUILD_ID,
+    name: str = "thread",
+    owner_id: int = USER_ID,
+    channel_type: int = 11,
+    permissions: str | None = None,
+) -> Payload:
+    """A thread (type 11 public, 12 private) or a forum post (a type 11 thread of a forum), as interactions carry
+    it: Discord sends its ``parent_id`` but not the parent's age restriction nor its category."""
+    data: Payload = {
+        "id": str(thread_id),
+        "type": channel_type,
+        "guild_id": str(guild_id),
+        "name": name,
+        "parent_id": str(parent_id),
+        "owner_id": str(owner_id),
+        "last_message_id": None,
+        "rate_limit_per_user": 0,
+        "message_count": 0,
+        "member_count": 1,
+        "flags": 0,
+        "thread_metadata": {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": iso_now(),
+            "locked": False,
+        },
+    }
+    if permissions is not None:
+        data["permissions"] = permissions
+    return data
+
+
 def dm_channel(channel_id: int, *, recipient: Payload) -> Payload:
     """A DM channel (type 1) with one recipient."""
     return {

@@ -17,6 +17,7 @@ from discord.ext import commands
 from discomfy.bot.delivery import Delivery
 from discomfy.bot.errors import DiscordLoginError, DiscordUnreachableError, report_error
 from discomfy.bot.permissions import Admins
+from discomfy.bot.places import Places
 from discomfy.bot.presenter import Presenter
 from discomfy.comfy import ComfyError
 from discomfy.health import write_health
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from discomfy.comfy import ComfyService
     from discomfy.config import Config
     from discomfy.jobs import JobManager
+    from discomfy.policy import ChannelRules, ContentPolicy
     from discomfy.workflows import WorkflowLibrary
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ EXTENSIONS = (
     "discomfy.bot.cogs.generate",
     "discomfy.bot.cogs.admin",
     "discomfy.bot.cogs.history",
+    "discomfy.bot.cogs.settings",
 )
 HEARTBEAT_SECONDS = 15.0
 COMMANDS_KEY = "synced_commands"  # the fingerprint of the command tree Discord last received
@@ -65,6 +68,7 @@ class DiscomfyBot(commands.Bot):
         workflows: WorkflowLibrary,
         *,
         controls: Controls,
+        policy: ContentPolicy,
     ) -> None:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # DisComfy never joins voice
         intents = discord.Intents.none()
@@ -81,6 +85,8 @@ class DiscomfyBot(commands.Bot):
         self.jobs = jobs
         self.workflows = workflows
         self.admins = Admins(config.discord)
+        self.policy = policy
+        self.places = Places(self)
         self.background = BackgroundTasks()
         upscale = config.workflows.upscale
         delivery = Delivery(
@@ -91,7 +97,13 @@ class DiscomfyBot(commands.Bot):
             upscale=upscale is not None and workflows.find(upscale) is not None,
         )
         self.presenter = Presenter(
-            self, delivery, admins=self.admins, tasks=self.background, edit_interval=config.uploads.edit_interval
+            self,
+            delivery,
+            admins=self.admins,
+            policy=policy,
+            places=self.places,
+            tasks=self.background,
+            edit_interval=config.uploads.edit_interval,
         )
 
     async def serve(self, token: str) -> None:
@@ -121,6 +133,11 @@ class DiscomfyBot(commands.Bot):
             keep_bytes = int(storage.keep_outputs_gb * 2**30) if storage.keep_outputs_gb is not None else None
             pruning = keep_pruning(self.jobs.store, keep_days=storage.keep_outputs_days, keep_bytes=keep_bytes)
             self.background.spawn(pruning, name="output-retention")
+
+    async def rules_here(self, interaction: discord.Interaction[DiscomfyBot]) -> ChannelRules:
+        """The rules of the interaction's channel (inherited; a thread's are its parent's), for commands that fill
+        in defaults or autocomplete. Refusals need nothing of this: `presenter.start_jobs` checks every request."""
+        return await self.policy.rules_for(await self.places.of(interaction))
 
     @property
     def health_path(self) -> Path:

@@ -42,6 +42,7 @@ from discomfy.bot.messages import (
     LiveMessage,
     MessageContent,
     Upload,
+    as_spoilers,
     is_transient,
     pack,
     unique_names,
@@ -152,7 +153,10 @@ async def _compose(delivery: Delivery, jobs: Sequence[Job], *, limit: int, workd
     sheet = await _contact_sheet(jobs, limit=limit, workdir=workdir, ffmpeg=ffmpeg, fitted=fitted)
     uploads = ([sheet] if sheet else []) + fitted.uploads
     snaps = [_shown(job.snapshot()) for job in jobs]
-    embed = batch_embed(snaps, image_name=sheet.filename if sheet else None)
+    spoiler = jobs[0].record.spoiler
+    embed = batch_embed(snaps, image_name=sheet.filename if sheet and not spoiler else None)
+    if spoiler:
+        uploads = as_spoilers(uploads)
     _add_notes(embed, fitted, limit)
     done = [job for job in jobs if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)]
     view = delivery.controls.result(done[0].record, upscale=False, batch=True) if done else None
@@ -167,7 +171,10 @@ def _compose_single(delivery: Delivery, job: Job, fitted: _Fitted, limit: int) -
         return _Composed(job_embed(snap), view, [[]])
     uploads = unique_names(fitted.uploads)
     shown = (u.filename for u in uploads[:MAX_ATTACHMENTS] if Path(u.filename).suffix.lower() in EMBEDDABLE_IMAGES)
-    embed = job_embed(snap, image_name=next(shown, None))
+    image_name = next(shown, None)
+    if record.spoiler:  # blurred attachments only: the embed would show the image unblurred
+        uploads, image_name = as_spoilers(uploads), None
+    embed = job_embed(snap, image_name=image_name)
     if not record.output_files:
         embed.add_field(name="Result", value="The workflow finished without any output file.", inline=False)
     _add_notes(embed, fitted, limit)

@@ -18,6 +18,7 @@ from discomfy.bot.embeds import excerpt
 from discomfy.bot.limits import EMBED_DESCRIPTION
 from discomfy.comfy import ComfyConnectionError, ComfyHTTPError
 from discomfy.errors import DiscomfyError
+from discomfy.policy import BlockedPromptError
 from discomfy.store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ MESSAGES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Wor
         ),
     ),
     (app_commands.CheckFailure, lambda error: str(error) or "You are not allowed to use this command."),
+    (BlockedPromptError, lambda error: error.private_message),  # the log gets str(): never the prompt's words
     (DiscomfyError, str),  # ours: refusals whose message was written for the user
 )
 #: Errors that are refusals or the world's trouble, not bugs: logged at INFO without a traceback.

@@ -37,6 +37,7 @@ WRITE_BACKOFF = Backoff(first=1.0, cap=64.0)
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
 INVALID_WEBHOOK_TOKEN = 50027
+SPOILER_PREFIX = "SPOILER_"  # Discord's marker for an attachment shown blurred
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,15 @@ class MessageContent:
     view: discord.ui.View | None
     uploads: tuple[Upload, ...] = ()
     upload: bool = True
+
+
+def as_spoilers(uploads: Sequence[Upload]) -> list[Upload]:
+    """The same files named `SPOILER_...`, which Discord blurs until clicked. Never point an embed at them: an
+    embed's image is shown unblurred."""
+    return [
+        u if u.filename.startswith(SPOILER_PREFIX) else replace(u, filename=SPOILER_PREFIX + u.filename)
+        for u in uploads
+    ]
 
 
 def unique_names(uploads: Sequence[Upload]) -> list[Upload]:

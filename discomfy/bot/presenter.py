@@ -1,7 +1,8 @@
 """Live job messages, and the one way jobs start: every job is shown in one Discord message from queued to delivered.
 
-`Presenter.start_jobs` admits new work for every command and button alike (channel permissions, limits with
-the admin exemption, the deferral whose message id is stored before ComfyUI sees the job, submit, show). Each
+`Presenter.start_jobs` admits new work for every command and button alike (channel permissions, the channel's
+rules and the server's blocklist, limits with the admin exemption, the deferral whose message id is stored
+before ComfyUI sees the job, submit, show). Each
 message then gets a display task that wakes on the jobs' events, coalesces them to at most one edit per
 `uploads.edit_interval` (always ending on the latest state, with only the newest live preview and only when it
 changed), and hands the settled jobs to `delivery.deliver`. After a restart, `resume` picks every unfinished
@@ -24,7 +25,15 @@ import discord
 from discomfy.bot.delivery import Delivery, deliver
 from discomfy.bot.embeds import PREVIEW_NAME, batch_embed, job_embed, rejected_embed
 from discomfy.bot.limits import DEFAULT_FILESIZE_LIMIT
-from discomfy.bot.messages import EDIT_TRIES, TRANSIENT_ERRORS, LiveMessage, MessageContent, Upload, with_retries
+from discomfy.bot.messages import (
+    EDIT_TRIES,
+    TRANSIENT_ERRORS,
+    LiveMessage,
+    MessageContent,
+    Upload,
+    as_spoilers,
+    with_retries,
+)
 from discomfy.bot.permissions import Admins, require_channel_permissions
 from discomfy.comfy import WorkflowRejectedError
 from discomfy.ids import short_id
@@ -34,7 +43,9 @@ from discomfy.retry import Backoff, retry
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
+    from discomfy.bot.places import Places
     from discomfy.comfy import Preview
+    from discomfy.policy import ContentPolicy
     from discomfy.store import JobRecord
     from discomfy.tasks import BackgroundTasks
 
@@ -170,16 +181,20 @@ class _Display:
         snaps = [job.snapshot() for job in self.jobs]
         running = [job for job, snap in zip(self.jobs, snaps, strict=True) if snap.status is JobStatus.RUNNING]
         preview = running[0].handle.latest_preview if running and running[0].handle else None
+        spoiler = self.jobs[0].record.spoiler  # a spoilered preview is an attachment only: an embed would unblur it
+        in_embed = preview is not None and not spoiler
         if len(snaps) == 1:
-            embed = job_embed(snaps[0], preview=preview is not None)
+            embed = job_embed(snaps[0], preview=in_embed)
         else:
             shown = [replace(s, status=JobStatus.DONE) if s.status is JobStatus.DELIVERING else s for s in snaps]
-            embed = batch_embed(shown, image_name=PREVIEW_NAME if preview is not None else None)
+            embed = batch_embed(shown, image_name=PREVIEW_NAME if in_embed else None)
         pending = any(s.status.is_pending for s in snaps)
         view = self.presenter.delivery.controls.queued(self.jobs[0].job_id) if pending else None
-        uploads = (Upload(PREVIEW_NAME, data=preview.image, size=len(preview.image)),) if preview else ()
+        uploads = [Upload(PREVIEW_NAME, data=preview.image, size=len(preview.image))] if preview else []
+        if spoiler:
+            uploads = as_spoilers(uploads)
         changed = preview is not self._sent_preview or self._shown is None
-        return MessageContent(embed, view, uploads, upload=changed), preview
+        return MessageContent(embed, view, tuple(uploads), upload=changed), preview
 
     async def _moved(self, message_id: int) -> None:
         for job in self.jobs:
@@ -198,6 +213,8 @@ class Presenter:
         delivery: Delivery,
         *,
         admins: Admins,
+        policy: ContentPolicy,
+        places: Places,
         tasks: BackgroundTasks,
         edit_interval: float,
     ) -> None:
@@ -205,22 +222,28 @@ class Presenter:
         self.delivery = delivery
         self.jobs = delivery.jobs
         self.admins = admins
+        self.policy = policy
+        self.places = places
         self.tasks = tasks
         self.edit_interval = edit_interval
         self._active: dict[str, asyncio.Task[None]] = {}
 
     async def start_jobs(self, interaction: discord.Interaction[Any], admission: Admission) -> None:
-        """Refuse privately, or defer, submit and show: limits are the clicker's, admins are exempt.
+        """Refuse privately, or defer, submit and show: the rules are the channel's, the limits the clicker's
+        (admins are exempt from the limits, not from the rules).
 
         Raises:
-            MissingChannelPermissionsError, LimitError, WorkflowError, ComfyError: nothing was started.
+            MissingChannelPermissionsError, PolicyError, LimitError, WorkflowError, ComfyError: nothing was started.
         """
         require_channel_permissions(interaction)
+        request = replace(admission.request, owner_id=interaction.user.id)
+        rules = await self.policy.check_request(await self.places.of(interaction), request, admission.count)
+        spoiler = await self.policy.spoiler(rules, interaction.user.id)
         exempt = interaction.user in self.admins
         with self.jobs.reserve(interaction.user.id, admission.count, exempt=exempt) as reservation:
             deferral = await interaction.response.defer(thinking=True)
             message_id = deferral.message_id if deferral else None  # stored first: a crash resumes in it
-            request = replace(admission.request, owner_id=interaction.user.id, message_id=message_id)
+            request = replace(request, message_id=message_id, spoiler=spoiler)
             if admission.fetch_images is not None:
                 request = replace(request, images=await admission.fetch_images())
             try:
@@ -237,7 +260,11 @@ class Presenter:
         if admission.retry_of is not None:
             return [
                 await self.jobs.retry(
-                    admission.retry_of, request.owner_id, message_id=request.message_id, reservation=reservation
+                    admission.retry_of,
+                    request.owner_id,
+                    message_id=request.message_id,
+                    reservation=reservation,
+                    spoiler=request.spoiler,
                 )
             ]
         if admission.seeds is None:

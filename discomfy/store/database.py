@@ -9,7 +9,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -264,6 +264,16 @@ class JobStore:
         async with self._reading() as db, db.execute(sql, (since,)) as cursor:
             rows = await cursor.fetchall()
         return summarize(rows)
+
+    # ---- the store's other tables (settings.py) ------------------------------------------------
+
+    def reading(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """The connection for reads of another table of this file, under the store's one lock."""
+        return self._reading()
+
+    def writing(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """One write transaction on another table of this file, under the store's one lock."""
+        return self._writing()
 
     # ---- plumbing --------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class JobRecord:
     extra_message_ids: tuple[int, ...] = ()  # messages beyond the first used for a delivery
     graph: Mapping[str, Any] | None = None  # the exact API graph submitted, so a lost job can be retried as is
     notes: tuple[str, ...] = ()  # what the result's message says besides its files (outputs left out...)
+    spoiler: bool = False  # the result (and its previews) are posted as spoilers: the channel's or owner's choice
 
     @property
     def message_ids(self) -> tuple[int, ...]:

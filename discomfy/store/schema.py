@@ -56,6 +56,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: what a result's message says about it besides its files (outputs left out by comfy.max_outputs)
     ("ALTER TABLE jobs ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",),
+    # 3: running a community: whether a result is posted as spoilers, per-channel (category, server) settings set
+    # from Discord, each server's prompt blocklist, and every member's personal defaults (settings.py)
+    (
+        "ALTER TABLE jobs ADD COLUMN spoiler INTEGER NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE scope_settings (
+            scope      TEXT NOT NULL,                -- 'channel', 'category' or 'guild'
+            scope_id   INTEGER NOT NULL,
+            guild_id   INTEGER,
+            settings   TEXT NOT NULL,                -- JSON object of what is set at this scope
+            updated_by INTEGER,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (scope, scope_id)
+        )
+        """,
+        """
+        CREATE TABLE blocklist (
+            guild_id   INTEGER NOT NULL,
+            pattern    TEXT NOT NULL,
+            regex      INTEGER NOT NULL,             -- 0: a word or phrase, 1: a regular expression
+            whole_word INTEGER NOT NULL,
+            added_by   INTEGER,
+            added_at   REAL NOT NULL,
+            PRIMARY KEY (guild_id, pattern, regex)
+        )
+        """,
+        """
+        CREATE TABLE user_preferences (
+            user_id     INTEGER PRIMARY KEY,
+            preferences TEXT NOT NULL,               -- JSON object
+            updated_at  REAL NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -115,6 +149,7 @@ def decode_record(row: StoredRow) -> JobRecord:
     values["output_files"] = tuple(values["output_files"])
     values["extra_message_ids"] = tuple(values["extra_message_ids"])
     values["notes"] = tuple(values["notes"])
+    values["spoiler"] = bool(values["spoiler"])
     return JobRecord(**values)
 
 

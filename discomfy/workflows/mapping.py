@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 TOP_KEYS = (
     "name", "title", "description", "kind", "graph",
-    "parameters", "seeds", "exclude_seeds", "outputs",
+    "parameters", "seeds", "exclude_seeds", "outputs", "nsfw",
 )  # fmt: skip
 PARAM_KEYS = (
     "node", "input", "targets", "type", "default", "required", "description",
@@ -77,6 +77,7 @@ class MappingReader:
             outputs=self._outputs(data.get("outputs")),
             mapping_path=self.mapping_path,
             graph_path=self.graph_path,
+            nsfw=self._flag(data, "nsfw"),
         )
         return None if self.problems else spec
 
@@ -96,6 +97,13 @@ class MappingReader:
             self.problem("must be text", key=key)
             return default
         return raw.strip()
+
+    def _flag(self, data: Mapping[str, Any], key: str) -> bool:
+        raw = data.get(key, False)
+        if not isinstance(raw, bool):
+            self.problem("must be true or false", key=key)
+            return False
+        return raw
 
     def _kind(self, raw: Any) -> WorkflowKind:
         if raw is None:

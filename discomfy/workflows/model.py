@@ -80,6 +80,7 @@ class WorkflowSpec:
     outputs: tuple[str, ...]  # node ids to collect; empty = every output node
     mapping_path: Path
     graph_path: Path
+    nsfw: bool = False  # age-restricted: runs only in age-restricted channels, never in DMs
 
     @property
     def files(self) -> tuple[Path, Path]:

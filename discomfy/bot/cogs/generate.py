@@ -20,6 +20,7 @@ from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES, STRING_OPTION
 from discomfy.bot.presenter import Admission
 from discomfy.job import InputImage, JobRequest
 from discomfy.media import INPUT_IMAGE_SUFFIXES, sniff_input_image
+from discomfy.policy import PolicyError
 from discomfy.quota import LimitError
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
@@ -147,10 +148,14 @@ class GenerateCog(commands.Cog, name="Generate"):
     @batch.autocomplete("settings")
     async def _settings_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Offer the chosen workflow's parameters that have no option of their own, with their defaults."""
-        spec = self.bot.workflows.find(interaction.namespace.workflow or self.bot.config.workflows.default or "")
-        spec = spec or next(iter(self.bot.workflows), None)
+        spec = self.bot.workflows.find(interaction.namespace.workflow or "")
         if spec is None:
-            return []
+            policy = self.bot.policy
+            preferences = await policy.preferences(interaction.user.id)
+            try:
+                spec = policy.choose_workflow(await self.bot.rules_here(interaction), preferences)
+            except PolicyError:
+                return []
         written = current.rstrip()
         named = {token.split("=", 1)[0] for token in written.split()}
         choices = []
@@ -166,16 +171,27 @@ class GenerateCog(commands.Cog, name="Generate"):
     @generate.autocomplete("workflow")
     @batch.autocomplete("workflow")
     async def _workflow_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=_choice_name(spec), value=spec.name)
-            for spec in self.bot.workflows.matching(current)[:MAX_CHOICES]
-        ]
+        """The workflows that may run in this channel (allowed there, and age-restricted ones only where that fits)."""
+        rules = await self.bot.rules_here(interaction)
+        if not rules.enabled:
+            return []
+        usable = {spec.name for spec in self.bot.policy.usable_workflows(rules)}
+        matching = self.bot.workflows.matching(current, limit=len(self.bot.workflows))
+        specs = [spec for spec in matching if spec.name in usable]
+        return [app_commands.Choice(name=_choice_name(spec), value=spec.name) for spec in specs[:MAX_CHOICES]]
 
     async def _start(self, interaction: Interaction, ask: _Ask, count: int, *, sweep: bool = False) -> None:
-        """Check every value at once (a refusal stays private), then hand the job(s) to the one admission path."""
+        """Check every value at once (a refusal stays private), then hand the job(s) to the one admission path.
+
+        What the user left open comes from their /preferences, else the channel's settings (under its rules:
+        a personal default workflow that is not allowed here is passed over).
+        """
         bot = self.bot
-        spec = bot.workflows.get(ask.workflow or bot.config.workflows.default or next(iter(bot.workflows.names), ""))
+        rules = await bot.rules_here(interaction)
+        preferences = await bot.policy.preferences(interaction.user.id)
+        spec = bot.policy.choose_workflow(rules, preferences, ask.workflow)
         values, slot = self._values(spec, ask)
+        values = {**bot.policy.defaults(spec, rules, preferences, given=values.keys()), **values}
         seed = _parse_seed(ask.seed)
         build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
         request = JobRequest(
