@@ -13,6 +13,8 @@ from discomfy.sweep.errors import SweepError
 from discomfy.sweep.plan import Plan, make_plan
 from discomfy.sweep.spec import parse_sweep
 from discomfy.sweep.target import resolve_workflow
+from discomfy.sweep.template import render_sweep_template
+from discomfy.workflows import analyze_graph, load_graph
 
 GRAPH = {
     "3": {
@@ -65,7 +67,7 @@ def test_an_unknown_name_is_refused_naming_the_key_and_what_the_mapping_offers(t
     with pytest.raises(SweepError) as caught:
         plan_of(tmp_path, "workflow: wf.json\nparameters: {cfg: {min: 1, max: 8, count: 3}}", mapped=True)
     assert "parameters.cfg" in str(caught.value)
-    assert "prompt, steps, size, delay" in str(caught.value)
+    assert "use one of: prompt, steps, size, delay," in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -161,3 +163,16 @@ def test_a_plan_is_the_same_from_the_same_rng_seed_and_survives_plan_json(tmp_pa
     assert copy == plan
     assert [copy.graph_for(run) for run in copy.runs] == [plan.graph_for(run) for run in plan.runs]
     assert all(isinstance(run.values["3.steps"], int) for run in plan.runs)
+
+
+def test_the_template_analyze_writes_is_a_sweep_that_plans_on_the_server_it_was_made_for(tmp_path: Path):
+    repo = Path(__file__).resolve().parents[1]
+    info = ObjectInfo(json.loads((repo / "tests/fixtures/workflows/object_info.json").read_text()))
+    graph = load_graph(repo / "workflows/txt2img_sdxl.json")
+    workflow = str(repo / "workflows/txt2img_sdxl.json")
+    text = render_sweep_template(analyze_graph(graph, info), graph, workflow=workflow, info=info)
+    spec = parse_sweep(text, file="template.yaml")
+    assert {"steps", "cfg", "sampler", "scheduler", "denoise"} <= set(spec.parameters)
+    assert "prompt" in spec.set
+    plan = make_plan(spec, resolve_workflow(spec.workflow, base=tmp_path, workflows_dir=None), info)
+    assert 1 <= len(plan.runs) <= 16

@@ -64,8 +64,8 @@ class Workflow:
             return self.proposed[name]
         if "." in name:
             return Binding(name, (self._input(name, key),))
-        offered = ", ".join(self.spec.parameter_names if self.spec else self.proposed) or "none"
-        raise SweepError(f"no parameter called {name!r}; use one of: {offered}, or NODE_ID.INPUT", key=key)
+        offered = ", ".join(dict.fromkeys([*(self.spec.parameter_names if self.spec else ()), *self.proposed]))
+        raise SweepError(f"no parameter called {name!r}; use one of: {offered or 'none'}, or NODE_ID.INPUT", key=key)
 
     def _input(self, name: str, key: str) -> InputRef:
         ref = InputRef.parse(name)
@@ -121,12 +121,17 @@ def _mapping_beside(graph_path: Path) -> WorkflowSpec | None:
 
 
 def _mapped(source: str, spec: WorkflowSpec) -> Workflow:
-    return Workflow(source, copy_graph(spec.graph), spec)
+    """The mapping's names first; what `analyze` proposes covers the inputs it leaves out (e.g. denoise)."""
+    graph = copy_graph(spec.graph)
+    return Workflow(source, graph, spec, _proposed(graph))
 
 
 def _unmapped(source: str, graph: Graph) -> Workflow:
-    bindings = {t.name: Binding(t.name, t.targets, None, t.type) for t in analyze_graph(graph).tunables}
-    return Workflow(source, graph, None, bindings)
+    return Workflow(source, graph, None, _proposed(graph))
+
+
+def _proposed(graph: Graph) -> dict[str, Binding]:
+    return {t.name: Binding(t.name, t.targets, None, t.type) for t in analyze_graph(graph).tunables}
 
 
 def check_value(binding: Binding, value: Any, graph: Graph, info: ObjectInfo | None, *, key: str) -> Any:
