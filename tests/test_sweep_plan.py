@@ -12,7 +12,7 @@ from discomfy.comfy.object_info import ObjectInfo
 from discomfy.sweep.errors import SweepError
 from discomfy.sweep.plan import Plan, make_plan
 from discomfy.sweep.spec import parse_sweep
-from discomfy.sweep.target import resolve_workflow
+from discomfy.sweep.target import mapping_beside, resolve_workflow
 from discomfy.sweep.template import render_sweep_template
 from discomfy.workflows import analyze_graph, load_graph
 
@@ -170,7 +170,8 @@ def test_the_template_analyze_writes_is_a_sweep_that_plans_on_the_server_it_was_
     info = ObjectInfo(json.loads((repo / "tests/fixtures/workflows/object_info.json").read_text()))
     graph = load_graph(repo / "workflows/txt2img_sdxl.json")
     workflow = str(repo / "workflows/txt2img_sdxl.json")
-    text = render_sweep_template(analyze_graph(graph, info), graph, workflow=workflow, info=info)
+    mapping = mapping_beside(Path(workflow))
+    text = render_sweep_template(analyze_graph(graph, info), graph, workflow=workflow, info=info, mapping=mapping)
     spec = parse_sweep(text, file="template.yaml")
     assert {"steps", "cfg", "sampler", "scheduler", "denoise"} <= set(spec.parameters)
     assert "prompt" in spec.set

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.errors import DiscomfyError
+from discomfy.sweep.target import mapping_beside
 from discomfy.sweep.template import render_sweep_template
 from discomfy.workflows import Analysis, Graph, analyze_graph, load_graph, load_workflow
 from discomfy.workflows.errors import WorkflowFileError, WorkflowLoadError
@@ -86,7 +87,9 @@ def _write_sweep(args: argparse.Namespace, analysis: Analysis, graph: Graph, inf
         sys.stdout.write(f"{target} exists; left as it is (--force replaces it).\n")
         return 0
     workflow = Path(os.path.relpath(args.workflow, target.parent or ".")).as_posix()
-    target.write_text(render_sweep_template(analysis, graph, workflow=workflow, info=info), encoding="utf-8")
+    mapping = mapping_beside(args.workflow)
+    text = render_sweep_template(analysis, graph, workflow=workflow, info=info, mapping=mapping)
+    target.write_text(text, encoding="utf-8")
     sys.stdout.write(f"Wrote {target}: choose what to vary, then: python -m discomfy sweep {target}\n")
     return 0
 

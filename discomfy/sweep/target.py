@@ -93,7 +93,7 @@ def resolve_workflow(name: str, *, base: Path, workflows_dir: Path | None) -> Wo
         if path is not None and path.suffix in MAPPING_SUFFIXES:
             return _mapped(name, load_workflow(path))
         if path is not None:
-            return _mapped(name, mapping) if (mapping := _mapping_beside(path)) else _unmapped(name, load_graph(path))
+            return _mapped(name, mapping) if (mapping := mapping_beside(path)) else _unmapped(name, load_graph(path))
         if workflows_dir is None:
             raise SweepError(f"{name!r} is neither a file nor a workflow name", key="workflow")
         return _mapped(name, load_workflows(workflows_dir).get(name))
@@ -110,7 +110,8 @@ def _find_file(name: str, base: Path) -> Path | None:
     return None
 
 
-def _mapping_beside(graph_path: Path) -> WorkflowSpec | None:
+def mapping_beside(graph_path: Path) -> WorkflowSpec | None:
+    """The mapping (same name, .yaml) whose graph is this file, if there is one; raises WorkflowLoadError."""
     for suffix in MAPPING_SUFFIXES:
         mapping = graph_path.with_suffix(suffix)
         if mapping.is_file():

@@ -4,10 +4,11 @@ their current values, within the limits `analyze` knows or the server declares."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from discomfy.workflows.analyze import Analysis, Group, Tunable
-from discomfy.workflows.model import ParamType
+from discomfy.workflows.model import ParamType, WorkflowSpec
 
 if TYPE_CHECKING:
     from discomfy.comfy.object_info import ObjectInfo
@@ -16,7 +17,14 @@ if TYPE_CHECKING:
 ACTIVE_GROUPS = (Group.SAMPLING,)  # varied in the template; the others are listed commented out
 
 
-def render_sweep_template(analysis: Analysis, graph: Graph, *, workflow: str, info: ObjectInfo | None = None) -> str:
+def render_sweep_template(
+    analysis: Analysis,
+    graph: Graph,
+    *,
+    workflow: str,
+    info: ObjectInfo | None = None,
+    mapping: WorkflowSpec | None = None,
+) -> str:
     """YAML text of a Sobol sweep over the sampling inputs, the rest commented out, the prompts fixed."""
     lines = [
         f"# Sweep of {workflow}: python -m discomfy sweep THIS_FILE",
@@ -33,12 +41,20 @@ def render_sweep_template(analysis: Analysis, graph: Graph, *, workflow: str, in
         if tunable.group is Group.PROMPTS:
             fixed.append(f"  {tunable.name}: {json.dumps(tunable.value)}")
             continue
-        entry = _entry(tunable, graph, info)
+        entry = _entry(_as_mapped(tunable, mapping), graph, info)
         if entry is not None:
             active = tunable.group in ACTIVE_GROUPS and not tunable.advanced
             lines.append(f"  {'' if active else '# '}{tunable.name}: {entry}")
     lines += ["set:", *(fixed or ["  {}"])] if fixed else ["set: {}"]
     return "\n".join(lines) + "\n"
+
+
+def _as_mapped(tunable: Tunable, mapping: WorkflowSpec | None) -> Tunable:
+    """The mapping's limits and choices for an input it maps (they are what the bot allows)."""
+    param = mapping.parameter(tunable.name) if mapping is not None else None
+    if param is None or param.targets[0] != tunable.targets[0]:
+        return tunable
+    return replace(tunable, min=param.min, max=param.max, choices=param.choices, multiple_of=param.multiple_of)
 
 
 def _entry(tunable: Tunable, graph: Graph, info: ObjectInfo | None) -> str | None:
@@ -68,6 +84,8 @@ def _limits(tunable: Tunable, graph: Graph, info: ObjectInfo | None) -> tuple[fl
 
 
 def _choices(tunable: Tunable, graph: Graph, info: ObjectInfo | None) -> list[Any]:
+    if tunable.choices is not None and len(tunable.choices) > 1:  # the mapping's
+        return list(dict.fromkeys([tunable.value, *tunable.choices]))
     ref = tunable.targets[0]
     offered = info.choices(graph[ref.node]["class_type"], ref.input) if info is not None else None
     return list(dict.fromkeys([tunable.value, *(offered or tunable.choices or ())]))
