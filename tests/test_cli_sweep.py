@@ -6,39 +6,14 @@ import asyncio
 import csv
 import json
 import signal
-import sys
 from pathlib import Path
 
 from testing.comfy_server import FakeComfy
+from tests.test_cli_run import GRAPH, start_cli
+from tests.test_cli_run import run_command as run_cli
 
 REPO = Path(__file__).resolve().parents[1]
-GRAPH = {
-    "3": {
-        "class_type": "TestSampler",
-        "inputs": {"seed": 7, "steps": 2, "width": 64, "height": 64, "delay": 0.0, "text": "a lighthouse"},
-    },
-    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "cli/sweep", "images": ["3", 0]}},
-}
 SWEEP = "workflow: wf.json\nstrategy: lhs\nsamples: 4\nrng_seed: 8\nparameters: {3.steps: {min: 1, max: 9}}\nout: out\n"
-
-
-async def start_cli(*args: str, cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "discomfy",
-        *args,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-    )
-
-
-async def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
-    process = await start_cli(*args, cwd=cwd)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, out.decode(), err.decode()
 
 
 def write_files(tmp_path: Path) -> None:

@@ -20,14 +20,8 @@ from discomfy.sweep.spec import parse_sweep
 from discomfy.sweep.state import RunState, RunStatus, SweepState, read_states
 from discomfy.sweep.target import resolve_workflow
 from testing.comfy_server import FakeComfy
+from tests.test_cli_run import GRAPH
 
-GRAPH = {
-    "3": {
-        "class_type": "TestSampler",
-        "inputs": {"seed": 7, "steps": 2, "width": 64, "height": 64, "delay": 0.0, "text": "a lighthouse"},
-    },
-    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "sweep/test", "images": ["3", 0]}},
-}
 SWEEP = "workflow: wf.json\nseeds_per_sample: 2\nrng_seed: 3\nparameters: {3.steps: {values: [1, 2, 3]}}\n"
 
 

@@ -85,10 +85,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_run(settings, graph, args.timeout, sys.stdout))
     except ComfyConnectionError as exc:
-        sys.stderr.write(
-            f"error: {exc.for_log}\nIs ComfyUI running there? Use --url URL, or set comfy.url in config.yaml.\n"
-        )
-        return 3
+        return unreachable(exc)
     except WorkflowRejectedError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 4
@@ -103,6 +100,14 @@ def run_command(args: argparse.Namespace) -> int:
     if not result.files:
         sys.stdout.write("The workflow finished without output files.\n")
     return 0
+
+
+def unreachable(error: ComfyConnectionError) -> int:
+    """Say where ComfyUI was looked for and how to point elsewhere; the exit code for it."""
+    sys.stderr.write(
+        f"error: {error.for_log}\nIs ComfyUI running there? Use --url URL, or set comfy.url in config.yaml.\n"
+    )
+    return 3
 
 
 def _settings(args: argparse.Namespace) -> ComfySettings:

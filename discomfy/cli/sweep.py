@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from discomfy.cli.run import DEFAULT_URL, StatusLine, comfy_settings, load_cli_config
+from discomfy.cli.run import DEFAULT_URL, StatusLine, comfy_settings, load_cli_config, unreachable
 from discomfy.comfy import ComfyConnectionError, ComfyService
 from discomfy.comfy.cache import CacheUse
 from discomfy.comfy.object_info import ObjectInfo
@@ -67,10 +67,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         sys.stdout.write("\nStopped. Runs already submitted stay queued in ComfyUI; run the same command to resume.\n")
         return INTERRUPTED
     except ComfyConnectionError as exc:
-        sys.stderr.write(
-            f"error: {exc.for_log}\nIs ComfyUI running there? Use --url URL, or comfy.url in config.yaml.\n"
-        )
-        return 3
+        return unreachable(exc)
     except DiscomfyError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
