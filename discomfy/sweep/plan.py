@@ -80,7 +80,8 @@ class Plan:
         if self.strategy is Strategy.GRID:
             shape = " x ".join(str(len(axis.grid_levels())) for axis in self.axes) or "1"
             return f"grid {shape} x {seeds} seed(s) = {len(self.runs)} runs"
-        dropped = f" ({self.samples - self.points} duplicate(s) after rounding dropped)" if self.samples else ""
+        duplicates = (self.samples or 0) - self.points
+        dropped = f" ({duplicates} duplicate(s) after rounding dropped)" if duplicates > 0 else ""
         return f"{self.strategy.value}: {self.points} points{dropped} x {seeds} seed(s) = {len(self.runs)} runs"
 
     def to_json(self) -> dict[str, Any]:
