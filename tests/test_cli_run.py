@@ -21,20 +21,28 @@ GRAPH = {
 }
 
 
-async def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
+async def start_cli(*args: str, cwd: Path) -> asyncio.subprocess.Process:
+    """`python -m discomfy ARGS` in `cwd`, its output piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "discomfy",
-        "run",
         *args,
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
+
+
+async def run_command(*args: str, cwd: Path) -> tuple[int, str, str]:
+    process = await start_cli(*args, cwd=cwd)
     out, err = await asyncio.wait_for(process.communicate(), 60)
     return process.returncode or 0, out.decode(), err.decode()
+
+
+async def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    return await run_command("run", *args, cwd=cwd)
 
 
 async def test_run_writes_outputs_and_prints_their_paths(fake_comfy: FakeComfy, tmp_path: Path):

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.errors import DiscomfyError
-from discomfy.workflows import analyze_graph, load_graph, load_workflow
+from discomfy.sweep.target import mapping_beside
+from discomfy.sweep.template import render_sweep_template
+from discomfy.workflows import Analysis, Graph, analyze_graph, load_graph, load_workflow
 from discomfy.workflows.errors import WorkflowFileError, WorkflowLoadError
 from discomfy.workflows.mapping import NAME_RE, slug
 from discomfy.workflows.template import render_report, render_template
@@ -41,6 +43,11 @@ def add_analyze_command(subparsers: argparse._SubParsersAction[argparse.Argument
         metavar="FILE",
         help="a saved GET /object_info answer: offer the server's samplers, schedulers and model files as choices",
     )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="write a sweep file (WORKFLOW.sweep.yaml, or --output) with suggested ranges instead of the mapping",
+    )
     parser.set_defaults(handler=analyze_command)
 
 
@@ -54,6 +61,8 @@ def analyze_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     analysis = analyze_graph(graph, info)
+    if args.sweep:
+        return _write_sweep(args, analysis, graph, info)
     sys.stdout.write(render_report(analysis, graph_file=args.workflow.name))
     if not args.write:
         return 0
@@ -69,6 +78,19 @@ def analyze_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: the written mapping does not load, please report this:\n{exc}\n")
         return 1
     sys.stdout.write(f"\nWrote {target}: review the names, limits and choices, then restart the bot.\n")
+    return 0
+
+
+def _write_sweep(args: argparse.Namespace, analysis: Analysis, graph: Graph, info: ObjectInfo | None) -> int:
+    target: Path = args.output or args.workflow.with_suffix(".sweep.yaml")
+    if target.exists() and not args.force:
+        sys.stdout.write(f"{target} exists; left as it is (--force replaces it).\n")
+        return 0
+    workflow = Path(os.path.relpath(args.workflow, target.parent or ".")).as_posix()
+    mapping = mapping_beside(args.workflow)
+    text = render_sweep_template(analysis, graph, workflow=workflow, info=info, mapping=mapping)
+    target.write_text(text, encoding="utf-8")
+    sys.stdout.write(f"Wrote {target}: choose what to vary, then: python -m discomfy sweep {target}\n")
     return 0
 
 

@@ -9,10 +9,16 @@ from discomfy import __version__
 from discomfy.cli.analyze import add_analyze_command
 from discomfy.cli.check import add_check_command
 from discomfy.cli.run import add_run_command
+from discomfy.cli.sweep import add_sweep_command
 from discomfy.log import setup_logging
 
 Subparsers = argparse._SubParsersAction  # argparse exposes no public name for it
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_analyze_command, add_check_command, add_run_command)
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_analyze_command,
+    add_check_command,
+    add_run_command,
+    add_sweep_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,8 @@ from discomfy.comfy import (
     Started,
     WorkflowRejectedError,
 )
-from discomfy.config import DEFAULT_CONFIG_PATH, load_config
+from discomfy.comfy.cache import cache_note
+from discomfy.config import DEFAULT_CONFIG_PATH, Config, load_config
 from discomfy.errors import DiscomfyError
 from discomfy.progress import progress_bar
 from discomfy.workflows import apply_overrides, find_seed_inputs, load_graph, randomize_seeds
@@ -84,10 +85,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_run(settings, graph, args.timeout, sys.stdout))
     except ComfyConnectionError as exc:
-        sys.stderr.write(
-            f"error: {exc.for_log}\nIs ComfyUI running there? Use --url URL, or set comfy.url in config.yaml.\n"
-        )
-        return 3
+        return unreachable(exc)
     except WorkflowRejectedError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 4
@@ -104,15 +102,31 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def unreachable(error: ComfyConnectionError) -> int:
+    """Say where ComfyUI was looked for and how to point elsewhere; the exit code for it."""
+    sys.stderr.write(
+        f"error: {error.for_log}\nIs ComfyUI running there? Use --url URL, or set comfy.url in config.yaml.\n"
+    )
+    return 3
+
+
 def _settings(args: argparse.Namespace) -> ComfySettings:
-    """The bot's own ComfyUI settings (config.yaml if present, credentials from the environment or .env)."""
+    return comfy_settings(load_cli_config(args), args.url, args.out.resolve())
+
+
+def load_cli_config(args: argparse.Namespace) -> Config:
+    """config.yaml (--config, else the default path when it exists), with credentials from the environment or .env."""
     load_dotenv()
-    config = load_config(args.config or DEFAULT_CONFIG_PATH)
-    values = {**dict(config.comfy), "download_dir": args.out.resolve()}
-    if args.url is not None:
-        values["url"] = args.url
+    return load_config(args.config or DEFAULT_CONFIG_PATH)
+
+
+def comfy_settings(config: Config, url: str | None, download_dir: Path) -> ComfySettings:
+    """The bot's own ComfyUI settings, with --url (checked as the config's comfy.url is) and a download folder."""
+    values = {**dict(config.comfy), "download_dir": download_dir}
+    if url is not None:
+        values["url"] = url
     try:
-        return ComfySettings(**values)  # checks --url as the config's comfy.url is checked
+        return ComfySettings(**values)
     except ValidationError as exc:
         reasons = "; ".join(str(error["msg"]) for error in exc.errors())  # never the input: it may hold a password
         raise DiscomfyError(f"--url: {reasons}") from None
@@ -138,7 +152,7 @@ async def _run(settings: ComfySettings, graph: dict, limit: float | None, out: T
 
 
 async def _follow(job, out: TextIO) -> JobResult:
-    line = _StatusLine(out)
+    line = StatusLine(out)
     started = time.monotonic()
     async for event in job.events():
         elapsed = time.monotonic() - started
@@ -154,7 +168,8 @@ async def _follow(job, out: TextIO) -> JobResult:
                 label = f"{_class_of(job.graph, node) or 'node'} ({node})"
                 line.show(f"running {label} {progress_bar(value, maximum)}  {elapsed:5.1f}s")
             case Finished(result=result):
-                line.done(f"finished in {elapsed:.1f}s")
+                note = cache_note(result.cached_nodes, job.graph)
+                line.done(f"finished in {elapsed:.1f}s" + (f", {note}" if note else ""))
                 return result
             case Failed(error=error):
                 line.done("failed")
@@ -167,7 +182,7 @@ def _class_of(graph: Mapping[str, Any], node_id: str | None) -> str | None:
     return node.get("class_type") if isinstance(node, Mapping) else None
 
 
-class _StatusLine:
+class StatusLine:
     """One rewritten line on a terminal; one line per change of state elsewhere (logs, CI)."""
 
     def __init__(self, out: TextIO) -> None:
