@@ -62,7 +62,7 @@ def write_bench_workflow(folder: Path) -> Path:
 @contextlib.asynccontextmanager
 async def running_bot(
     tmp: Path,
-    comfy: ServerProcess,
+    comfy_url: str,
     discord_api: ServerProcess,
     *,
     workflows: Path,
@@ -77,12 +77,12 @@ async def running_bot(
     discord.asset.Asset.BASE = discord_api.url.rsplit("/api/", 1)[0] + "/cdn"
     await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
     config = make_config(
-        tmp, comfy.url, workflows=workflows, workflow_settings={"default": default}, limits=_MANY, **sections
+        tmp, comfy_url, workflows=workflows, workflow_settings={"default": default}, limits=_MANY, **sections
     )
     async with open_bot(config) as bot:
         await bot.login("bench-token")
         if not await bot.comfy.wait_connected(10):
-            raise RuntimeError("the bot did not connect to the fake ComfyUI")
+            raise RuntimeError(f"the bot did not connect to ComfyUI at {comfy_url}")
         yield bot
 
 

@@ -49,14 +49,14 @@ async def bot_end_to_end(tmp: Path, jobs: int) -> list[Row]:
     try:
         await comfy.command(f"step_delay {STEP_DELAY}")
         workflows = write_bench_workflow(tmp / "workflows")
-        async with running_bot(tmp / "bot", comfy, discord_api, workflows=workflows, default=BENCH_WORKFLOW) as bot:
+        async with running_bot(tmp / "bot", comfy.url, discord_api, workflows=workflows, default=BENCH_WORKFLOW) as bot:
             await _series(bot, comfy, discord_api, _WARMUP, pause=POST_JOB_PAUSE)  # imports, pools, first edits
             paused = await _series(bot, comfy, discord_api, jobs, pause=POST_JOB_PAUSE, every=GC_INTERVAL)
             always = await _series(bot, comfy, discord_api, jobs, pause=POST_JOB_PAUSE)
             unpaused = await _series(bot, comfy, discord_api, jobs, pause=0.0)
         local = {"local_output_dir": str(tmp / "comfy-output")}  # the bot reads ComfyUI's folder
         async with running_bot(
-            tmp / "bot-local", comfy, discord_api, workflows=workflows, default=BENCH_WORKFLOW, comfy_settings=local
+            tmp / "bot-local", comfy.url, discord_api, workflows=workflows, default=BENCH_WORKFLOW, comfy_settings=local
         ) as bot:
             await _series(bot, comfy, discord_api, _WARMUP, pause=POST_JOB_PAUSE)
             from_disk = await _series(bot, comfy, discord_api, jobs, pause=POST_JOB_PAUSE)

@@ -114,7 +114,7 @@ async def _bot_path(plan: Plan, tmp: Path, comfy: ServerProcess, discord_api: Se
     await comfy.command(f"step_delay {BOT_STEP_DELAY}")
     workflows = write_bench_workflow(tmp / "workflows")
     runs = []
-    async with running_bot(tmp / "bot", comfy, discord_api, workflows=workflows, default=BENCH_WORKFLOW) as bot:
+    async with running_bot(tmp / "bot", comfy.url, discord_api, workflows=workflows, default=BENCH_WORKFLOW) as bot:
         for count, pause in plan.bot_jobs:
             _progress(f"bot path: {count} concurrent /generate, post-job pause {pause:g} s")
             runs.append(await concurrent_jobs(bot, comfy, discord_api, count, steps=plan.steps, pause=pause))
@@ -150,7 +150,9 @@ async def _relay(plan: Plan, tmp: Path, comfy: ServerProcess, discord_api: Serve
     if free < MIN_FREE_DISK:
         return f"skipped: only {free / 1e9:.1f} GB free in {tmp} (needs 2 GB)"
     _progress(f"relay of a {plan.video_size / 2**20:.0f} MiB .mp4 from ComfyUI to Discord through the bot")
-    async with running_bot(tmp / "relay", comfy, discord_api, workflows=REPO / "workflows", default="wan21_t2v") as bot:
+    async with running_bot(
+        tmp / "relay", comfy.url, discord_api, workflows=REPO / "workflows", default="wan21_t2v"
+    ) as bot:
         return await relay_large_video(bot, comfy, discord_api, plan.video_size)
 
 
