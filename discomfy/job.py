@@ -12,7 +12,12 @@ from typing import Any
 from discomfy.comfy import ComfyJob, JobResult, PromptStatus
 from discomfy.ids import short_id
 from discomfy.store import JobRecord, JobStatus
+from discomfy.sweep.axes import Grid
 from discomfy.workflows import WorkflowSpec
+from discomfy.workflows.graph import node_sort_key
+
+CACHED = "Served from ComfyUI's cache"  # the outputs were reused: nothing ran again
+PARTLY_CACHED = "Partly served from ComfyUI's cache"  # some nodes' outputs were reused, the rest ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,42 @@ class JobSnapshot:
     files: tuple[Path, ...]
     batch_id: str | None
     batch_index: int | None
+    cache: str | None = None  # what the result says about ComfyUI's cache (a `cache_note`), if anything
+
+    @property
+    def fully_cached(self) -> bool:
+        return bool(self.cache and self.cache.startswith(CACHED))
+
+
+def cache_note(result: JobResult, graph: Mapping[str, Any] | None) -> str | None:
+    """What to say when ComfyUI reused cached outputs (execution_cached): all of them, or which nodes' were."""
+    cached = set(result.cached_nodes)
+    if not cached:
+        return None
+    nodes = graph or {}
+    outputs = {output.node_id for output in result.outputs}
+    if (outputs and outputs <= cached) or (nodes and nodes.keys() <= cached):
+        return f"{CACHED}: nothing ran again."
+    names = ", ".join(f"{_class_type(nodes.get(node_id))} #{node_id}" for node_id in sorted(cached, key=node_sort_key))
+    return f"{PARTLY_CACHED}: {names}"
+
+
+def split_notes(notes: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """A record's notes as (its cache note, the others: what the result's message lists as not uploaded)."""
+    cache = next((note for note in notes if note.startswith((CACHED, PARTLY_CACHED))), None)
+    return cache, tuple(note for note in notes if note != cache)
+
+
+def _class_type(node: Any) -> str:
+    return str(node.get("class_type") or "node") if isinstance(node, Mapping) else "node"
+
+
+@dataclass(frozen=True, slots=True)
+class JobCell:
+    """One job of a batch: its seed, and the values it sets over the request's (a cell of a sweep)."""
+
+    seed: int | None
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Job:
@@ -72,6 +113,7 @@ class Job:
         self.spec = spec
         self.handle = handle
         self.result: JobResult | None = None
+        self.sweep: Grid | None = None  # the X/Y grid its batch is laid out on, when it is a /sweep cell
         self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
         self._started_at = time.monotonic()
         self._step_clock: tuple[str | None, float] | None = None
@@ -124,6 +166,7 @@ class Job:
             files=tuple(Path(p) for p in record.output_files),
             batch_id=record.batch_id,
             batch_index=record.batch_index,
+            cache=split_notes(record.notes)[0],
         )
 
     def _elapsed(self) -> float:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from discomfy.errors import DiscomfyError
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore, WorkflowStats
 from discomfy.store.errors import StoreError
-from discomfy.store.schema import SCHEMA_VERSION, decode_record, encode_record
+from discomfy.store.schema import MIGRATIONS, SCHEMA_VERSION, decode_record, encode_record
 
 MAX_SEED = 2**64 - 1
 DAY = 86400.0
@@ -258,7 +258,7 @@ async def test_meta_values_survive_a_restart(tmp_path: Path):
 
 
 async def test_the_schema_version_is_recorded_and_cannot_be_set_as_meta(store: JobStore):
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
     assert await store.get_meta("schema_version") == str(SCHEMA_VERSION)
     with pytest.raises(StoreError, match="schema_version"):
         await store.set_meta("schema_version", "99")

@@ -12,11 +12,13 @@ from discomfy.bot.limits import EMBED_DESCRIPTION, EMBED_TOTAL, FIELD_NAME, FIEL
 from discomfy.ids import short_id
 from discomfy.progress import progress_bar
 from discomfy.store import JobStatus
+from discomfy.sweep.axes import format_value
 
 if TYPE_CHECKING:
     from discomfy.comfy import WorkflowRejectedError
     from discomfy.job import JobSnapshot
     from discomfy.store import JobRecord, Stats
+    from discomfy.sweep.axes import Grid
     from discomfy.workflows import WorkflowSpec
 
 COLOURS = {
@@ -89,6 +91,8 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
             embed.add_field(name="Parameters", value=excerpt(params, 1000), inline=False)
     label = "Took" if snap.status is JobStatus.DONE else "Elapsed"
     embed.add_field(name=label, value=duration(snap.elapsed))
+    if snap.cache and snap.status is JobStatus.DONE:
+        embed.add_field(name="Cache", value=excerpt(snap.cache, FIELD_VALUE), inline=False)
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
     elif preview:
@@ -99,20 +103,24 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
     return embed
 
 
-def batch_embed(snaps: Sequence[JobSnapshot], *, image_name: str | None = None) -> discord.Embed:
-    """One embed tracking a seed sweep: a line per seed."""
+def batch_embed(
+    snaps: Sequence[JobSnapshot], *, image_name: str | None = None, grid: Grid | None = None
+) -> discord.Embed:
+    """One embed tracking a seed sweep (a line per seed), or the cells of an X/Y `grid` (a line per cell)."""
     first = snaps[0]
     done = sum(s.status is JobStatus.DONE for s in snaps)
     failed = sum(s.status.is_unsuccessful for s in snaps)
     finished = done + failed == len(snaps)
     colour = discord.Colour.green() if finished and not failed else COLOURS[_batch_status(snaps)]
-    title = f"Batch of {len(snaps)} · {done} done" + (f", {failed} failed" if failed else "")
+    noun = f"Sweep of {len(snaps)} · {' × '.join(a.name for a in grid.axes)}" if grid else f"Batch of {len(snaps)}"
+    title = f"{noun} · {done} done" + (f", {failed} failed" if failed else "")
     embed = discord.Embed(title=title, colour=colour)
     if first.params.get("prompt"):
         embed.description = f">>> {excerpt(first.params['prompt'], 900)}"
-    lines = [f"`{i + 1:>2}` seed `{s.seed}` · {_batch_line(s)}" for i, s in enumerate(snaps)]
+    lines = [f"`{i + 1:>2}` {_cell_label(s, grid, i)} · {_batch_line(s)}" for i, s in enumerate(snaps)]
+    name = "Cells" if grid else "Seeds"
     for index, chunk in enumerate(_whole_lines(lines, FIELD_VALUE)):  # every seed whole: users copy them
-        embed.add_field(name="Seeds" if index == 0 else "Seeds (more)", value=chunk, inline=False)
+        embed.add_field(name=name if index == 0 else f"{name} (more)", value=chunk, inline=False)
     embed.add_field(name="Workflow", value=first.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{first.owner_id}>")
     embed.add_field(name="Elapsed", value=duration(max(s.elapsed for s in snaps)))
@@ -129,7 +137,17 @@ def _batch_status(snaps: Sequence[JobSnapshot]) -> JobStatus:
     return JobStatus.FAILED
 
 
+def _cell_label(snap: JobSnapshot, grid: Grid | None, index: int) -> str:
+    """`seed 12` in a batch; `cfg 5 · sampler euler · seed 12` in a sweep (the seed always, for copying)."""
+    if grid is None or index >= grid.size:
+        return f"seed `{snap.seed}`"
+    values, _ = grid.cell(index)
+    return " · ".join([*(f"{name} {format_value(value)}" for name, value in values.items()), f"seed `{snap.seed}`"])
+
+
 def _batch_line(snap: JobSnapshot) -> str:
+    if snap.status is JobStatus.DONE and snap.fully_cached:
+        return "done, from ComfyUI's cache"
     if snap.status is JobStatus.RUNNING and snap.step is not None and snap.steps:
         return progress_bar(snap.step, snap.steps, width=8)
     if snap.status is JobStatus.QUEUED and snap.position:

@@ -36,6 +36,7 @@ from discomfy.store import JobStatus
 if TYPE_CHECKING:
     from discomfy.comfy import Preview
     from discomfy.store import JobRecord
+    from discomfy.sweep.axes import Grid
     from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,13 @@ class Admission:
     seeds: tuple[int | None, ...] | None = None  # None: one job with request.seed; else a batch, one per seed
     fetch_images: Callable[[], Awaitable[Mapping[str, InputImage]]] | None = None  # after deferring: may be slow
     retry_of: JobRecord | None = None  # submit this stored job's exact graph again instead of building one
+    sweep: Grid | None = None  # an X/Y grid: one job per cell, over request.values, shown as one batch
 
     @property
     def count(self) -> int:
         """How many jobs this starts, for the limits."""
+        if self.sweep is not None:
+            return self.sweep.size
         return 1 if self.seeds is None else len(self.seeds)
 
 
@@ -174,7 +178,9 @@ class _Display:
             embed = job_embed(snaps[0], preview=preview is not None)
         else:
             shown = [replace(s, status=JobStatus.DONE) if s.status is JobStatus.DELIVERING else s for s in snaps]
-            embed = batch_embed(shown, image_name=PREVIEW_NAME if preview is not None else None)
+            embed = batch_embed(
+                shown, image_name=PREVIEW_NAME if preview is not None else None, grid=self.jobs[0].sweep
+            )
         pending = any(s.status.is_pending for s in snaps)
         view = self.presenter.delivery.controls.queued(self.jobs[0].job_id) if pending else None
         uploads = (Upload(PREVIEW_NAME, data=preview.image, size=len(preview.image)),) if preview else ()
@@ -240,6 +246,8 @@ class Presenter:
                     admission.retry_of, request.owner_id, message_id=request.message_id, reservation=reservation
                 )
             ]
+        if admission.sweep is not None:
+            return await self.jobs.submit_sweep(request, admission.sweep, reservation=reservation)
         if admission.seeds is None:
             return [await self.jobs.submit(request, reservation=reservation)]
         return await self.jobs.submit_batch(request, admission.seeds, reservation=reservation)

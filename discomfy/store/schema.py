@@ -56,6 +56,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: what a result's message says about it besides its files (outputs left out by comfy.max_outputs)
     ("ALTER TABLE jobs ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",),
+    # 3: the axes of /sweep X/Y plots (their jobs are one batch, the cells row by row), to draw and re-run them
+    (
+        """
+        CREATE TABLE sweeps (
+            batch_id TEXT PRIMARY KEY,
+            axes     TEXT NOT NULL                       -- JSON [[name, [values...]], ...]: x, then y if any
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

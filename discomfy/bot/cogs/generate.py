@@ -21,7 +21,7 @@ from discomfy.bot.presenter import Admission
 from discomfy.job import InputImage, JobRequest
 from discomfy.media import INPUT_IMAGE_SUFFIXES, sniff_input_image
 from discomfy.quota import LimitError
-from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
+from discomfy.workflows import ParamSpec, ParamType, WorkflowLibrary, WorkflowSpec, build_workflow, sweep_seeds
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
 from discomfy.workflows.seeds import check_seed
 
@@ -166,17 +166,14 @@ class GenerateCog(commands.Cog, name="Generate"):
     @generate.autocomplete("workflow")
     @batch.autocomplete("workflow")
     async def _workflow_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=_choice_name(spec), value=spec.name)
-            for spec in self.bot.workflows.matching(current)[:MAX_CHOICES]
-        ]
+        return workflow_choices(self.bot.workflows, current)
 
     async def _start(self, interaction: Interaction, ask: _Ask, count: int, *, sweep: bool = False) -> None:
         """Check every value at once (a refusal stays private), then hand the job(s) to the one admission path."""
         bot = self.bot
         spec = bot.workflows.get(ask.workflow or bot.config.workflows.default or next(iter(bot.workflows.names), ""))
         values, slot = self._values(spec, ask)
-        seed = _parse_seed(ask.seed)
+        seed = parse_seed(ask.seed)
         build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
         request = JobRequest(
             owner_id=interaction.user.id,
@@ -213,7 +210,7 @@ class GenerateCog(commands.Cog, name="Generate"):
             if name is None:
                 raise _no_option(spec, "size" if option in from_size else option)
             values[name] = value
-        values.update(_parse_settings(spec, ask.settings, taken=values.keys()))
+        values.update(parse_settings(spec, ask.settings, taken=values.keys()))
         slot = next((p.name for p in spec.parameters if p.type is ParamType.IMAGE), None)
         if ask.image is not None:
             if slot is None:
@@ -289,15 +286,20 @@ def settable_parameters(spec: WorkflowSpec) -> list[ParamSpec]:
     return [p for p in spec.parameters if p.name not in own and p.type is not ParamType.IMAGE]
 
 
-def _parse_settings(spec: WorkflowSpec, text: str | None, *, taken: Iterable[str]) -> dict[str, str]:
-    """`denoise=0.6 sampler=euler` (quotes allowed) into parameter values; build_workflow checks each value."""
+def parse_settings(
+    spec: WorkflowSpec, text: str | None, *, taken: Iterable[str], allowed: Iterable[str] | None = None
+) -> dict[str, str]:
+    """`denoise=0.6 sampler=euler` (quotes allowed) into parameter values; build_workflow checks each value.
+
+    `allowed`: the parameters settings may set (default: those without an option of their own).
+    """
     if not text or not text.strip():
         return {}
     try:
         tokens = shlex.split(text)
     except ValueError as exc:
         raise InvalidParameterError(f"settings: {exc} (close the quote).", parameter="settings") from None
-    allowed = {p.name for p in settable_parameters(spec)}
+    allowed = set(allowed) if allowed is not None else {p.name for p in settable_parameters(spec)}
     taken = set(taken)
     offered = ", ".join(sorted(allowed)) or "none"
     values: dict[str, str] = {}
@@ -328,7 +330,7 @@ def _no_option(spec: WorkflowSpec, option: str) -> UnknownParameterError:
     )
 
 
-def _parse_seed(text: str | None) -> int | None:
+def parse_seed(text: str | None) -> int | None:
     if text is None or not text.strip():
         return None
     try:
@@ -336,6 +338,14 @@ def _parse_seed(text: str | None) -> int | None:
     except ValueError:
         value = text  # check_seed names the bad value
     return check_seed(value)
+
+
+def workflow_choices(workflows: WorkflowLibrary, current: str) -> list[app_commands.Choice[str]]:
+    """The workflows matching what was typed so far, with their titles and descriptions."""
+    return [
+        app_commands.Choice(name=_choice_name(spec), value=spec.name)
+        for spec in workflows.matching(current)[:MAX_CHOICES]
+    ]
 
 
 def _choice_name(spec: WorkflowSpec) -> str:
