@@ -109,9 +109,12 @@ def test_new_seeds_keep_the_grid_and_replace_only_the_seeds() -> None:
     seeded = parse_grid(SDXL, ("cfg", "3,5"), ("seed", "2"), seed=7, cap=16)
     again = seeded.with_new_seeds()
     assert again.x == seeded.x
-    assert again.y is not None and len(set(again.y.values)) == 2 and again.y.values != (7, 8)
+    assert again.y is not None
+    assert len(set(again.y.values)) == 2
+    assert again.y.values != (7, 8)
     shared = parse_grid(SDXL, ("cfg", "3,5"), None, seed=7, cap=16).with_new_seeds()
-    assert shared.seed is not None and shared.seed != 7
+    assert shared.seed is not None
+    assert shared.seed != 7
 
 
 def test_a_grid_reads_back_from_its_stored_record() -> None:

@@ -153,7 +153,7 @@ def parse_axis(spec: WorkflowSpec, name: str, text: str, *, seed: int | None = N
     if _RANGE.match(text):
         values = _range(param, text, cap)
     else:
-        values = [coerce_value(param, item) for item in _items(param, text)]
+        values = [coerce_value(param, _typed(param, item)) for item in _items(param, text)]
     if len(values) > cap:
         raise SweepSizeError(len(values), cap, exact=False)
     return Axis(name, tuple(dict.fromkeys(values)))  # a repeated value would only repeat a column
@@ -203,6 +203,13 @@ def _items(param: ParamSpec, text: str) -> list[str]:
             allowed=param.describe_allowed(),
         )
     return items
+
+
+def _typed(param: ParamSpec, item: str) -> Any:
+    """A number as typed (`20` stays 20, so a refusal quotes it so); anything else as text, for coerce_value."""
+    if param.type in (ParamType.INT, ParamType.FLOAT):
+        return _number(param, _decimal(param, item))
+    return item
 
 
 def _range(param: ParamSpec, text: str, cap: int) -> list[Any]:
