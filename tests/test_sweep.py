@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
-from PIL import Image
+from PIL import Image, ImageChops
 
+from discomfy.media.xy_grid import AxisText, build_xy_grid, render_label
 from discomfy.store import JobRecord, JobStatus
 from testing import payloads
 from testing.botkit import BotKit, start_bot
@@ -53,7 +54,9 @@ async def sweep(kit: BotKit, **options: Any) -> dict[str, Any]:
     return await kit.command("sweep", {"prompt": PROMPT, **options})
 
 
-async def test_a_sweep_delivers_one_message_with_the_xy_grid_every_cell_and_its_controls(kit: BotKit) -> None:
+async def test_a_sweep_delivers_one_message_with_the_xy_grid_every_cell_and_its_controls(
+    kit: BotKit, tmp_path: Path
+) -> None:
     payload = await sweep(kit, x="cfg", x_values="3,5,7", y="seed", y_values="2", seed="100", settings="steps=3")
     assert kit.callback(payload).json["type"] == DEFERRED
     await kit.settle()
@@ -76,9 +79,17 @@ async def test_a_sweep_delivers_one_message_with_the_xy_grid_every_cell_and_its_
     assert embed["title"] == "Sweep of 6 · cfg × seed · 6 done"
     assert embed["image"]["url"] == message["attachments"][0]["url"]
     assert "` 2` cfg 5 · seed `100` · done" in fields(embed)["Cells"]
-    grid = next(f for f in kit.original_edits(payload)[-1].files if f.filename == "xy_grid.png")
-    with Image.open(io.BytesIO(grid.data)) as image:
-        assert image.width > image.height  # three columns across, two rows down
+    uploaded = next(f for f in kit.original_edits(payload)[-1].files if f.filename == "xy_grid.png")
+    with Image.open(io.BytesIO(uploaded.data)) as image:
+        posted = image.convert("RGB")
+    cells = [Path(r.output_files[0]) for r in records]
+    axes = AxisText("cfg", ("3", "5", "7")), AxisText("seed", ("100", "101"))
+    expected = await build_xy_grid(cells, *axes, tmp_path / "expected.png", ffmpeg=None)
+    assert posted.size == expected.size
+    for label in expected.labels:  # the posted grid has every axis name and value where this layout puts it
+        drawn = posted.crop(label.box)
+        assert ImageChops.difference(drawn, render_label(label.text, expected.font_size)).getbbox() is None
+    assert [label.text for label in expected.labels] == ["cfg", "3", "5", "7", "seed", "100", "101"]
     (resweep, info, delete, cells) = components(message)
     assert resweep["custom_id"] == f"discomfy:resweep:{records[0].job_id}"
     assert (info["custom_id"], delete["custom_id"]) == (

@@ -147,21 +147,8 @@ class GenerateCog(commands.Cog, name="Generate"):
     @batch.autocomplete("settings")
     async def _settings_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Offer the chosen workflow's parameters that have no option of their own, with their defaults."""
-        spec = self.bot.workflows.find(interaction.namespace.workflow or self.bot.config.workflows.default or "")
-        spec = spec or next(iter(self.bot.workflows), None)
-        if spec is None:
-            return []
-        written = current.rstrip()
-        named = {token.split("=", 1)[0] for token in written.split()}
-        choices = []
-        for param in settable_parameters(spec):
-            if param.name in named:
-                continue
-            value = f"{written} {param.name}={param.default}".strip()
-            label = f"{value}  ({param.describe_allowed()})"
-            if len(value) <= CHOICE_TEXT:
-                choices.append(app_commands.Choice(name=label[:CHOICE_TEXT], value=value))
-        return choices[:MAX_CHOICES]
+        spec = chosen_workflow(self.bot, interaction)
+        return settings_choices(settable_parameters(spec), current) if spec else []
 
     @generate.autocomplete("workflow")
     @batch.autocomplete("workflow")
@@ -338,6 +325,27 @@ def parse_seed(text: str | None) -> int | None:
     except ValueError:
         value = text  # check_seed names the bad value
     return check_seed(value)
+
+
+def chosen_workflow(bot: DiscomfyBot, interaction: Interaction) -> WorkflowSpec | None:
+    """The workflow an autocompleting command has chosen so far (else the default, else the first)."""
+    spec = bot.workflows.find(interaction.namespace.workflow or bot.config.workflows.default or "")
+    return spec or next(iter(bot.workflows), None)
+
+
+def settings_choices(params: Iterable[ParamSpec], current: str) -> list[app_commands.Choice[str]]:
+    """`current` plus one more `name=default` of `params` not yet named, with what each allows."""
+    written = current.rstrip()
+    named = {token.split("=", 1)[0] for token in written.split()}
+    choices = []
+    for param in params:
+        if param.name in named:
+            continue
+        value = f"{written} {param.name}={param.default}".strip()
+        label = f"{value}  ({param.describe_allowed()})"
+        if len(value) <= CHOICE_TEXT:
+            choices.append(app_commands.Choice(name=label[:CHOICE_TEXT], value=value))
+    return choices[:MAX_CHOICES]
 
 
 def workflow_choices(workflows: WorkflowLibrary, current: str) -> list[app_commands.Choice[str]]:

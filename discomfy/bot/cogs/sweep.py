@@ -8,20 +8,27 @@ the user's limits like a /batch, and is delivered with its labelled X/Y grid ima
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot.cogs.generate import parse_seed, parse_settings, workflow_choices
+from discomfy.bot.cogs.generate import (
+    chosen_workflow,
+    parse_seed,
+    parse_settings,
+    settings_choices,
+    workflow_choices,
+)
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES, STRING_OPTION
 from discomfy.bot.presenter import Admission
 from discomfy.bot.sweep_buttons import SWEEP_ITEMS
 from discomfy.job import JobRequest
 from discomfy.quota import LimitError
 from discomfy.sweep.axes import SEED, parse_grid, sweepable_names
-from discomfy.workflows import ParamType
+from discomfy.workflows import ParamSpec, ParamType
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
 
 if TYPE_CHECKING:
@@ -97,8 +104,7 @@ class SweepCog(commands.Cog, name="Sweep"):
     @sweep.autocomplete("y")
     async def _axis_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The chosen workflow's parameters a sweep can vary, with what each allows."""
-        spec = self.bot.workflows.find(interaction.namespace.workflow or self.bot.config.workflows.default or "")
-        spec = spec or next(iter(self.bot.workflows), None)
+        spec = chosen_workflow(self.bot, interaction)
         if spec is None:
             return []
         choices = [app_commands.Choice(name="seed (a count, or a list of seeds)", value=SEED)]
@@ -108,6 +114,17 @@ class SweepCog(commands.Cog, name="Sweep"):
             choices.append(app_commands.Choice(name=allowed[:CHOICE_TEXT], value=name))
         typed = current.strip().lower()
         return [c for c in choices if c.value.startswith(typed)][:MAX_CHOICES]
+
+    @sweep.autocomplete("settings")
+    async def _settings_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The chosen workflow's parameters every cell shares, with their defaults."""
+        spec = chosen_workflow(self.bot, interaction)
+        return settings_choices(_settable(spec, taken=("prompt", "negative")), current) if spec else []
+
+
+def _settable(spec: WorkflowSpec, *, taken: Iterable[str]) -> list[ParamSpec]:
+    """What `settings` may set in a sweep: any parameter but an image and those with an option of their own."""
+    return [p for p in spec.parameters if p.name not in taken and p.type is not ParamType.IMAGE]
 
 
 def _fixed_values(
@@ -125,7 +142,7 @@ def _fixed_values(
                 parameter=name,
                 allowed=offered,
             )
-    free = [p.name for p in spec.parameters if p.name not in values and p.type is not ParamType.IMAGE]
+    free = [p.name for p in _settable(spec, taken=values)]
     settings_values = parse_settings(spec, settings, taken=values.keys(), allowed=free)
     both = swept & settings_values.keys()
     if both:
