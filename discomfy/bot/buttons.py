@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 PREFIX = "discomfy"
 BATCH = "batch"
 MODAL_TIMEOUT = 15 * 60.0  # an interaction token lives 15 minutes; the modal cannot outlive it
-_JOB_ID = r"(?P<job_id>[0-9a-f]{32})"
+JOB_ID = r"(?P<job_id>[0-9a-f]{32})"
 
 
 def custom_id(action: str, job_id: str, arg: str | None = None) -> str:
@@ -113,7 +113,7 @@ def _several(count: int) -> tuple[int | None, ...] | None:
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=rf"{PREFIX}:(?P<action>[a-z]+):{_JOB_ID}(?::(?P<arg>[a-z0-9]+))?",
+    template=rf"{PREFIX}:(?P<action>[a-z]+):{JOB_ID}(?::(?P<arg>[a-z0-9]+))?",
 ):
     """Base of every button: builds itself from a custom_id and answers any error privately."""
 
@@ -147,7 +147,7 @@ class JobButton(
         raise TypeError(f"{type(self).__name__} does not define run()")
 
 
-class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{_JOB_ID}"):
+class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{JOB_ID}"):
     """Cancel a pending job, or every pending job of its batch; owner or admin only."""
 
     action, label, emoji, style = "cancel", "Cancel", "✖️", discord.ButtonStyle.danger
@@ -167,7 +167,7 @@ class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{_JOB_ID}"):
         await interaction.followup.send(text, ephemeral=True)
 
 
-class RerollButton(JobButton, template=rf"{PREFIX}:reroll:{_JOB_ID}(?::(?P<arg>{BATCH}))?"):
+class RerollButton(JobButton, template=rf"{PREFIX}:reroll:{JOB_ID}(?::(?P<arg>{BATCH}))?"):
     """The same parameters with a fresh seed; on a batch message, the whole batch again."""
 
     action, label, emoji = "reroll", "Re-roll", "🎲"
@@ -180,7 +180,7 @@ class RerollButton(JobButton, template=rf"{PREFIX}:reroll:{_JOB_ID}(?::(?P<arg>{
         await bot.presenter.start_jobs(interaction, Admission(request_from(record, spec), seeds=_several(count)))
 
 
-class VariationsButton(JobButton, template=rf"{PREFIX}:vary:{_JOB_ID}"):
+class VariationsButton(JobButton, template=rf"{PREFIX}:vary:{JOB_ID}"):
     """`limits.variations` jobs of the same parameters with fresh random seeds, delivered as a batch."""
 
     action, label, emoji = "vary", "Variations", "🔀"
@@ -193,7 +193,7 @@ class VariationsButton(JobButton, template=rf"{PREFIX}:vary:{_JOB_ID}"):
         await bot.presenter.start_jobs(interaction, Admission(request_from(record, spec), seeds=seeds))
 
 
-class EditButton(JobButton, template=rf"{PREFIX}:edit:{_JOB_ID}"):
+class EditButton(JobButton, template=rf"{PREFIX}:edit:{JOB_ID}"):
     """Open a form with the prompt (and negative prompt) filled in; submitting reuses the seed."""
 
     action, label, emoji = "edit", "Edit & reuse seed", "✏️"
@@ -250,7 +250,7 @@ def _text_input(
     )
 
 
-class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{_JOB_ID}(?::(?P<arg>\d{{1,2}}))?"):
+class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{JOB_ID}(?::(?P<arg>\d{{1,2}}))?"):
     """Run the configured upscale workflow on one image of this result, uploaded from the bot's disk."""
 
     action, label, emoji = "upscale", "Upscale", "🔍"
@@ -291,7 +291,7 @@ class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{_JOB_ID}(?::(?P<arg
         await bot.presenter.start_jobs(interaction, Admission(request))
 
 
-class InfoButton(JobButton, template=rf"{PREFIX}:info:{_JOB_ID}"):
+class InfoButton(JobButton, template=rf"{PREFIX}:info:{JOB_ID}"):
     """Everything about the job (or its batch), privately: parameters, seeds, timings, ids."""
 
     action, label, emoji = "info", "Info", "ℹ️"
@@ -304,7 +304,7 @@ class InfoButton(JobButton, template=rf"{PREFIX}:info:{_JOB_ID}"):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
-class DeleteButton(JobButton, template=rf"{PREFIX}:delete:{_JOB_ID}"):
+class DeleteButton(JobButton, template=rf"{PREFIX}:delete:{JOB_ID}"):
     """Delete the result: the clicked message and any other message of the same job(s); owner or admin only."""
 
     action, label, emoji, style = "delete", "Delete", "🗑️", discord.ButtonStyle.danger
@@ -326,7 +326,7 @@ class DeleteButton(JobButton, template=rf"{PREFIX}:delete:{_JOB_ID}"):
         log.info("%s deleted the result of job %s", interaction.user.id, short_id(record.job_id))
 
 
-class RetryButton(JobButton, template=rf"{PREFIX}:retry:{_JOB_ID}"):
+class RetryButton(JobButton, template=rf"{PREFIX}:retry:{JOB_ID}"):
     """Submit a failed or lost job's exact graph again, owned by the clicker."""
 
     action, label, emoji, style = "retry", "Retry", "🔁", discord.ButtonStyle.primary

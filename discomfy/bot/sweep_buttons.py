@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
-from discomfy.bot.buttons import _JOB_ID, PREFIX, JobButton, custom_id, job_record, request_from
+from discomfy.bot.buttons import JOB_ID, PREFIX, JobButton, custom_id, job_record, request_from
 from discomfy.bot.embeds import excerpt
 from discomfy.bot.errors import ActionRefusedError, report_error
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES
@@ -41,7 +41,7 @@ async def _grid(bot: DiscomfyBot, record: JobRecord) -> Grid:
     return Grid.of(sweep)
 
 
-class ResweepButton(JobButton, template=rf"{PREFIX}:resweep:{_JOB_ID}"):
+class ResweepButton(JobButton, template=rf"{PREFIX}:resweep:{JOB_ID}"):
     """The same grid and values again with fresh seeds, owned by the clicker and counted against their limits."""
 
     action, label, emoji = "resweep", "Re-run with new seeds", "🎲"
@@ -56,7 +56,7 @@ class ResweepButton(JobButton, template=rf"{PREFIX}:resweep:{_JOB_ID}"):
 
 class CellSelect(
     discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
-    template=rf"{PREFIX}:cell:{_JOB_ID}:(?P<group>\d)",
+    template=rf"{PREFIX}:cell:{JOB_ID}:(?P<group>\d)",
 ):
     """Pick a cell of the sweep: a /generate with exactly its values and seed starts."""
 
