@@ -158,18 +158,11 @@ class GenerateCog(commands.Cog, name="Generate"):
     async def _start(self, interaction: Interaction, ask: _Ask, count: int, *, sweep: bool = False) -> None:
         """Check every value at once (a refusal stays private), then hand the job(s) to the one admission path."""
         bot = self.bot
-        spec = bot.workflows.get(ask.workflow or bot.config.workflows.default or next(iter(bot.workflows.names), ""))
+        spec = named_workflow(bot, ask.workflow)
         values, slot = self._values(spec, ask)
         seed = parse_seed(ask.seed)
         build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
-        request = JobRequest(
-            owner_id=interaction.user.id,
-            channel_id=interaction.channel_id or 0,
-            guild_id=interaction.guild_id,
-            workflow=spec.name,
-            values=values,
-            seed=seed,
-        )
+        request = command_request(interaction, spec, values, seed=seed)
         seeds = tuple(sweep_seeds(count, base=seed)) if count > 1 or sweep else None
         image = ask.image
         fetch = None
@@ -182,9 +175,7 @@ class GenerateCog(commands.Cog, name="Generate"):
 
     def _values(self, spec: WorkflowSpec, ask: _Ask) -> tuple[dict[str, Any], str | None]:
         """The workflow's parameter values from the options; an option it does not have is an error."""
-        limit = self.bot.config.limits.max_prompt_length
-        if len(ask.prompt) > limit:
-            raise LimitError(f"Your prompt has {len(ask.prompt)} characters; at most {limit} are allowed here.")
+        check_prompt_length(self.bot, ask.prompt)
         given = {"prompt": ask.prompt, **{k: v for k, v in ask.options.items() if v is not None}}
         from_size: set[str] = set()
         if ask.size is not None:
@@ -325,6 +316,32 @@ def parse_seed(text: str | None) -> int | None:
     except ValueError:
         value = text  # check_seed names the bad value
     return check_seed(value)
+
+
+def named_workflow(bot: DiscomfyBot, name: str | None) -> WorkflowSpec:
+    """The workflow a command names, else `workflows.default`, else the first by name; raises WorkflowError."""
+    return bot.workflows.get(name or bot.config.workflows.default or next(iter(bot.workflows.names), ""))
+
+
+def command_request(
+    interaction: Interaction, spec: WorkflowSpec, values: dict[str, Any], *, seed: int | None = None
+) -> JobRequest:
+    """A request of the command's user in its channel (`start_jobs` adds the message once deferred)."""
+    return JobRequest(
+        owner_id=interaction.user.id,
+        channel_id=interaction.channel_id or 0,
+        guild_id=interaction.guild_id,
+        workflow=spec.name,
+        values=values,
+        seed=seed,
+    )
+
+
+def check_prompt_length(bot: DiscomfyBot, prompt: str) -> None:
+    """Refuse a prompt over `limits.max_prompt_length`; raises LimitError."""
+    limit = bot.config.limits.max_prompt_length
+    if len(prompt) > limit:
+        raise LimitError(f"Your prompt has {len(prompt)} characters; at most {limit} are allowed here.")
 
 
 def chosen_workflow(bot: DiscomfyBot, interaction: Interaction) -> WorkflowSpec | None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from discomfy.bot.cogs.generate import (
+    check_prompt_length,
     chosen_workflow,
+    command_request,
+    named_workflow,
     parse_seed,
     parse_settings,
     settings_choices,
@@ -25,8 +28,6 @@ from discomfy.bot.cogs.generate import (
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES, STRING_OPTION
 from discomfy.bot.presenter import Admission
 from discomfy.bot.sweep_buttons import SWEEP_ITEMS
-from discomfy.job import JobRequest
-from discomfy.quota import LimitError
 from discomfy.sweep.axes import SEED, parse_grid, sweepable_names
 from discomfy.workflows import ParamSpec, ParamType
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
@@ -75,24 +76,16 @@ class SweepCog(commands.Cog, name="Sweep"):
     ) -> None:
         """Compare values of one or two parameters side by side: one image per cell, and a labelled grid."""
         bot = self.bot
-        limit = bot.config.limits.max_prompt_length
-        if len(prompt) > limit:
-            raise LimitError(f"Your prompt has {len(prompt)} characters; at most {limit} are allowed here.")
+        check_prompt_length(bot, prompt)
         if (y is None) != (y_values is None):
             missing = "y_values" if y_values is None else "y"
             message = f"Give both y and y_values, or neither (`{missing}` is missing)."
             raise InvalidParameterError(message, parameter=missing)
-        spec = bot.workflows.get(workflow or bot.config.workflows.default or next(iter(bot.workflows.names), ""))
+        spec = named_workflow(bot, workflow)
         axes = (x, x_values), (y, y_values) if y is not None and y_values is not None else None
         grid = parse_grid(spec, axes[0], axes[1], seed=parse_seed(seed), cap=bot.config.limits.max_sweep_cells)
         values = _fixed_values(spec, prompt, negative, settings, swept={a.name for a in grid.axes})
-        request = JobRequest(
-            owner_id=interaction.user.id,
-            channel_id=interaction.channel_id or 0,
-            guild_id=interaction.guild_id,
-            workflow=spec.name,
-            values=values,
-        )
+        request = command_request(interaction, spec, values)
         log.info("Sweep of %d cell(s) of %s for %s", grid.size, spec.name, interaction.user.id)
         await bot.presenter.start_jobs(interaction, Admission(request, sweep=grid))
 
@@ -129,9 +122,9 @@ def _settable(spec: WorkflowSpec, *, taken: Iterable[str]) -> list[ParamSpec]:
 
 def _fixed_values(
     spec: WorkflowSpec, prompt: str, negative: str | None, settings: str | None, *, swept: set[str]
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """What every cell shares: the prompt, the negative prompt and `settings`, none of them a swept parameter."""
-    values: dict[str, object] = {"prompt": prompt}
+    values: dict[str, Any] = {"prompt": prompt}
     if negative is not None:
         values["negative"] = negative
     for name in values:
