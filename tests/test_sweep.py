@@ -105,10 +105,10 @@ async def test_the_message_follows_every_cell_while_the_sweep_runs(kit: BotKit) 
     payload = await sweep(kit, x="sampler", x_values="euler, uni_pc", settings="steps=2")
     queued = kit.original_edits(payload)[-1].json["embeds"][0]
     assert queued["title"] == "Sweep of 2 · sampler · 0 done"
-    lines = fields(queued)["Cells"].splitlines()
-    assert lines[0].startswith("` 1` sampler euler · seed `")
-    assert "queued" in lines[0]
-    assert lines[1].startswith("` 2` sampler uni_pc · seed `")
+    first, second = fields(queued)["Cells"].splitlines()
+    assert first.startswith("` 1` sampler euler · queued")
+    assert second.startswith("` 2` sampler uni_pc · queued")
+    assert fields(queued)["Seed"].strip("`").isdigit()  # the one seed every cell shares
     kit.comfy.release()
     await kit.settle()
     records = await kit.records(payload)

@@ -12,7 +12,7 @@ from discomfy.bot.limits import EMBED_DESCRIPTION, EMBED_TOTAL, FIELD_NAME, FIEL
 from discomfy.ids import short_id
 from discomfy.progress import progress_bar
 from discomfy.store import JobStatus
-from discomfy.sweep.axes import format_value
+from discomfy.sweep.axes import SEED, format_value
 
 if TYPE_CHECKING:
     from discomfy.comfy import WorkflowRejectedError
@@ -33,6 +33,8 @@ COLOURS = {
 }
 SHOWN_PARAMS = ("negative", "width", "height", "steps", "cfg", "sampler", "scheduler", "denoise", "length", "fps")
 PREVIEW_NAME = "preview.jpg"
+LINES_MARGIN = 1200  # what a batch embed needs besides its lines: workflow, requester, notes added on delivery
+MAX_LINE_FIELDS = 20  # of Discord's 25 fields per embed: the rest are the batch's others and the notes
 
 
 def duration(seconds: float) -> str:
@@ -118,9 +120,9 @@ def batch_embed(
     if first.params.get("prompt"):
         embed.description = f">>> {excerpt(first.params['prompt'], 900)}"
     lines = [f"`{i + 1:>2}` {_cell_label(s, grid, i)} · {_batch_line(s)}" for i, s in enumerate(snaps)]
-    name = "Cells" if grid else "Seeds"
-    for index, chunk in enumerate(_whole_lines(lines, FIELD_VALUE)):  # every seed whole: users copy them
-        embed.add_field(name=name if index == 0 else f"{name} (more)", value=chunk, inline=False)
+    _add_lines(embed, "Cells" if grid else "Seeds", lines)
+    if grid is not None and all(axis.name != SEED for axis in grid.axes):
+        embed.add_field(name="Seed", value=f"`{first.seed}`")  # every cell's: only the swept values differ
     embed.add_field(name="Workflow", value=first.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{first.owner_id}>")
     embed.add_field(name="Elapsed", value=duration(max(s.elapsed for s in snaps)))
@@ -137,12 +139,28 @@ def _batch_status(snaps: Sequence[JobSnapshot]) -> JobStatus:
     return JobStatus.FAILED
 
 
+def _add_lines(embed: discord.Embed, name: str, lines: Sequence[str]) -> None:
+    """The lines in as few fields as hold them, every line whole (users copy seeds), as many as the embed can take."""
+    budget = EMBED_TOTAL - LINES_MARGIN - len(embed.title or "") - len(embed.description or "")
+    shown = 0
+    for index, chunk in enumerate(_whole_lines(lines, FIELD_VALUE)):
+        budget -= len(chunk) + len(name) + len(" (more)")
+        if budget < 0 or index >= MAX_LINE_FIELDS:
+            embed.add_field(name="…", value=f"and {len(lines) - shown} more (Info lists every seed)", inline=False)
+            return
+        embed.add_field(name=name if index == 0 else f"{name} (more)", value=chunk, inline=False)
+        shown += chunk.count("\n") + 1
+
+
 def _cell_label(snap: JobSnapshot, grid: Grid | None, index: int) -> str:
-    """`seed 12` in a batch; `cfg 5 · sampler euler · seed 12` in a sweep (the seed always, for copying)."""
+    """`seed 12` in a batch; in a sweep, what its cell sets: `cfg 5 · sampler euler` (`· seed 12` on a seed axis)."""
     if grid is None or index >= grid.size:
         return f"seed `{snap.seed}`"
     values, _ = grid.cell(index)
-    return " · ".join([*(f"{name} {format_value(value)}" for name, value in values.items()), f"seed `{snap.seed}`"])
+    parts = [f"{name} {format_value(value)}" for name, value in values.items()]
+    if any(axis.name == SEED for axis in grid.axes):
+        parts.append(f"seed `{snap.seed}`")
+    return " · ".join(parts)
 
 
 def _batch_line(snap: JobSnapshot) -> str:
