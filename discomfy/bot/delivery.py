@@ -53,7 +53,6 @@ from discomfy.media import EMBEDDABLE_IMAGES, FittedFile, MediaError, TooLarge, 
 from discomfy.media.contact_sheet import SheetItem, build_contact_sheet
 from discomfy.media.xy_grid import AxisText, build_xy_grid
 from discomfy.store import JobStatus
-from discomfy.sweep.axes import labels
 
 if TYPE_CHECKING:
     from discomfy.config import UploadSettings
@@ -246,7 +245,7 @@ async def _summary_image(
 async def _xy_grid(jobs: Sequence[Job], grid: Grid, out: Path, *, ffmpeg: str | None) -> Path:
     """The sweep's cells (each one's first file; the cells without one stay empty) on its labelled axes."""
     cells = [Path(job.record.output_files[0]) if _has_result(job) else None for job in jobs]
-    x, *y = (AxisText(axis.name, tuple(labels(axis))) for axis in grid.axes)
+    x, *y = (AxisText(axis.name, axis.labels) for axis in grid.axes)
     return (await build_xy_grid(cells, x, y[0] if y else None, out, ffmpeg=ffmpeg)).path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,7 +22,8 @@ from discomfy.workflows.values import coerce_value
 SEED = "seed"  # not a mapped parameter: the axis of seeds, given as a count or as the seeds themselves
 SWEEPABLE = frozenset({ParamType.INT, ParamType.FLOAT, ParamType.CHOICE, ParamType.BOOL})
 _RANGE = re.compile(r"^\s*(?P<start>\S+?)\s*\.\.\s*(?P<stop>\S+?)(?:\s+step\s+(?P<step>\S+))?\s*$", re.IGNORECASE)
-_COUNT = re.compile(r"^\s*\d+\s*$")
+_COUNT = re.compile(r"^\s*\d+\s*$")  # a seed axis given as a count
+SEED_PARAM = ParamSpec(SEED, ParamType.INT, (), min=0, max=SEED_MAX)  # a seed axis given as the seeds themselves
 
 
 class SweepSizeError(DiscomfyError):
@@ -47,6 +47,11 @@ class Axis:
         """The value as written on the grid's edge: `4.5`, `20`, `euler`."""
         return format_value(self.values[index])
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every value as written on the grid's edge."""
+        return tuple(format_value(value) for value in self.values)
+
 
 @dataclass(frozen=True, slots=True)
 class Grid:
@@ -54,7 +59,8 @@ class Grid:
 
     x: Axis
     y: Axis | None
-    seed: int | None  # the one seed every cell shares when neither axis is `seed` (None when one is)
+    seed: int | None  # the one seed every cell shares when neither axis is `seed`; None on a seed axis, or once
+    # stored (`Grid.of`): then each cell's job has its seed
 
     @property
     def columns(self) -> int:
@@ -147,9 +153,9 @@ def parse_axis(spec: WorkflowSpec, name: str, text: str, *, seed: int | None = N
     if not text or not text.strip():
         message = f"Give the values of `{name}` (for example `3,5,7` or `10..40 step 10`)."
         raise InvalidParameterError(message, parameter=name)
-    if name == SEED:
-        return Axis(SEED, _seeds(text, seed, cap))
-    param = sweepable(spec, name)
+    if name == SEED and _COUNT.match(text):
+        return Axis(SEED, _seed_count(int(text), seed, cap))
+    param = SEED_PARAM if name == SEED else sweepable(spec, name)
     if _RANGE.match(text):
         values = _range(param, text, cap)
     else:
@@ -255,22 +261,10 @@ def _number(param: ParamSpec, number: Decimal) -> int | float | str:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def _seeds(text: str, base: int | None, cap: int) -> tuple[int, ...]:
-    """`4`: four seeds (from `base` on, else random); `1,2,3` or `100..103`: those seeds."""
-    if _COUNT.match(text):
-        count = int(text)
-        if count < 1:
-            raise InvalidParameterError("A seed axis needs at least 1 seed.", parameter=SEED)
-        if count > cap:
-            raise SweepSizeError(count, cap, exact=False)
-        return sweep_seeds(count, base)
-    param = ParamSpec(SEED, ParamType.INT, (), min=0, max=SEED_MAX)
-    values = _range(param, text, cap) if _RANGE.match(text) else [coerce_value(param, i) for i in _items(param, text)]
-    if len(values) > cap:
-        raise SweepSizeError(len(values), cap, exact=False)
-    return tuple(dict.fromkeys(values))
-
-
-def labels(axis: Axis) -> Sequence[str]:
-    """Every value of the axis as written on the grid's edge."""
-    return [axis.label(index) for index in range(len(axis.values))]
+def _seed_count(count: int, base: int | None, cap: int) -> tuple[int, ...]:
+    """`count` seeds: `base`, `base + 1`... when given, else random ones."""
+    if count < 1:
+        raise InvalidParameterError("A seed axis needs at least 1 seed.", parameter=SEED)
+    if count > cap:
+        raise SweepSizeError(count, cap, exact=False)
+    return sweep_seeds(count, base)
