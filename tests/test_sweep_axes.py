@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from discomfy.errors import DiscomfyError
 from discomfy.store import SweepRecord
 from discomfy.sweep.axes import SEED, Grid, SweepSizeError, format_value, parse_axis, parse_grid
 from discomfy.workflows import WorkflowSpec, load_workflow
@@ -134,3 +135,28 @@ def test_an_int_range_has_exactly_the_values_from_start_to_stop_in_steps(start: 
 @given(st.floats(0.5, 1e7, allow_nan=False))
 def test_a_float_label_reads_back_as_about_the_same_number(value: float) -> None:
     assert abs(float(format_value(value)) - value) <= abs(value) * 1e-5 + 0.5
+
+
+NUMBERISH = st.text(alphabet="0123456789..,e-+ step", max_size=30)  # ranges, lists and exponents, mostly wrong
+
+
+@given(st.sampled_from(["cfg", "steps", "sampler", "seed", "width"]), st.one_of(st.text(max_size=40), NUMBERISH))
+def test_whatever_is_typed_an_axis_is_read_or_refused_in_plain_words(name: str, text: str) -> None:
+    try:
+        values = axis(name, text, cap=16)
+    except DiscomfyError as exc:
+        refusal = str(exc)
+        assert refusal
+    else:
+        assert 1 <= len(values) <= 16
+
+
+def test_a_range_of_absurd_numbers_is_refused_by_its_size() -> None:
+    with pytest.raises(SweepSizeError):
+        axis("cfg", "1..2 step 1e-999999", cap=16)
+    with pytest.raises(InvalidParameterError, match="cfg must be a number from 1 to 15"):
+        axis("cfg", "1e999999..1e999999", cap=16)
+    with pytest.raises(InvalidParameterError, match="steps must be a whole number"):
+        axis("steps", "9e99999", cap=16)
+    with pytest.raises(SweepSizeError, match="at least 1000000000 cells"):
+        axis("cfg", "0..9e99999", cap=16)

@@ -19,6 +19,8 @@ from discomfy.workflows import SEED_MAX, ParamSpec, ParamType, WorkflowSpec, new
 from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
 from discomfy.workflows.values import coerce_value
 
+MAX_DIGITS = 40  # more than any seed (20 digits) or limit needs
+HUGE = 10**9  # "at least this many cells" is all a refusal needs to say of an absurd range
 SEED = "seed"  # not a mapped parameter: the axis of seeds, given as a count or as the seeds themselves
 SWEEPABLE = frozenset({ParamType.INT, ParamType.FLOAT, ParamType.CHOICE, ParamType.BOOL})
 _RANGE = re.compile(r"^\s*(?P<start>\S+?)\s*\.\.\s*(?P<stop>\S+?)(?:\s+step\s+(?P<step>\S+))?\s*$", re.IGNORECASE)
@@ -232,7 +234,11 @@ def _range(param: ParamSpec, text: str, cap: int) -> list[Any]:
     step = _decimal(param, match["step"] or "1")
     if step <= 0:
         raise InvalidParameterError(f"The step of a range must be above 0 (got {match['step']}).", parameter=param.name)
-    count = math.floor(abs(stop - start) / step) + 1
+    try:
+        span = abs(stop - start) / step
+    except ArithmeticError:  # beyond what Decimal can hold
+        span = Decimal(HUGE)
+    count = HUGE if span >= HUGE else math.floor(span) + 1  # never an int of a million digits
     if count > cap:
         raise SweepSizeError(count, cap, exact=False)
     sign = 1 if stop >= start else -1
@@ -256,6 +262,9 @@ def _decimal(param: ParamSpec, text: str) -> Decimal:
 
 
 def _number(param: ParamSpec, number: Decimal) -> int | float | str:
+    """The number in the parameter's type; as text when it is absurdly large, which coerce_value refuses."""
+    if number.adjusted() > MAX_DIGITS:
+        return str(number)
     if param.type is ParamType.INT:
         return int(number) if number == number.to_integral_value() else str(number)  # coerce names a fraction
     return int(number) if number == number.to_integral_value() else float(number)
@@ -266,5 +275,5 @@ def _seed_count(count: int, base: int | None, cap: int) -> tuple[int, ...]:
     if count < 1:
         raise InvalidParameterError("A seed axis needs at least 1 seed.", parameter=SEED)
     if count > cap:
-        raise SweepSizeError(count, cap, exact=False)
+        raise SweepSizeError(min(count, HUGE), cap, exact=False)
     return sweep_seeds(count, base)
