@@ -11,6 +11,8 @@ custom_id scheme: ``discomfy:<action>:<job_id>[:<arg>]`` (job_id is a uuid4 hex,
 - ``discomfy:delete:<job_id>``          delete the result message(s) (owner or admin)
 - ``discomfy:retry:<job_id>``           submit a failed or lost job's stored graph again
 
+The controls of a /sweep result (``resweep``, ``cell``) are in sweep_buttons.py; controls.py builds the views.
+
 Variations use fresh random seeds rather than the record's seed + 1...: neighbouring seeds give no more similar
 images than random ones, and a /batch sweep already used seed + 1... (its variations would repeat its siblings).
 """
