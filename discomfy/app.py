@@ -13,7 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from discomfy.bot.bot import DiscomfyBot
-from discomfy.bot.buttons import JobControls
+from discomfy.bot.controls import JobControls
 from discomfy.comfy import ComfyService
 from discomfy.config import Config
 from discomfy.jobs import JobManager

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from discomfy.comfy import ComfyJob, JobResult, PromptStatus
+from discomfy.comfy.cache import CACHED, PARTLY_CACHED
 from discomfy.ids import short_id
 from discomfy.store import JobRecord, JobStatus
+from discomfy.sweep.axes import Grid
 from discomfy.workflows import WorkflowSpec
 
 
@@ -63,6 +65,25 @@ class JobSnapshot:
     files: tuple[Path, ...]
     batch_id: str | None
     batch_index: int | None
+    cache: str | None = None  # what the result says about ComfyUI's cache (a `cache_note`), if anything
+
+    @property
+    def fully_cached(self) -> bool:
+        return bool(self.cache and self.cache.startswith(CACHED))
+
+
+def split_notes(notes: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """A record's notes as (its cache note, the others: what the result's message lists as not uploaded)."""
+    cache = next((note for note in notes if note.startswith((CACHED, PARTLY_CACHED))), None)
+    return cache, tuple(note for note in notes if note != cache)
+
+
+@dataclass(frozen=True, slots=True)
+class JobCell:
+    """One job of a batch: its seed, and the values it sets over the request's (a cell of a sweep)."""
+
+    seed: int | None
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Job:
@@ -73,6 +94,7 @@ class Job:
         self.spec = spec
         self.handle = handle
         self.result: JobResult | None = None
+        self.sweep: Grid | None = None  # the X/Y grid its batch is laid out on, when it is a /sweep cell
         self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
         self._started_at = time.monotonic()
         self._step_clock: tuple[str | None, float] | None = None
@@ -125,6 +147,7 @@ class Job:
             files=tuple(Path(p) for p in record.output_files),
             batch_id=record.batch_id,
             batch_index=record.batch_index,
+            cache=split_notes(record.notes)[0],
         )
 
     def _elapsed(self) -> float:

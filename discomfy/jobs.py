@@ -24,13 +24,15 @@ from discomfy.comfy import (
     Started,
     WorkflowRejectedError,
 )
+from discomfy.comfy.cache import cache_note
 from discomfy.config import LimitSettings
 from discomfy.ids import short_id
-from discomfy.job import Job, JobRequest
+from discomfy.job import Job, JobCell, JobRequest
 from discomfy.quota import Quota, Reservation
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.store.errors import StoreError
 from discomfy.store.writer import JobWriter
+from discomfy.sweep.axes import Grid
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 
@@ -70,7 +72,7 @@ class JobManager:
             ComfyError: ComfyUI refused or was unreachable; the job is stored as failed.
         """
         with reservation or self.reserve(request.owner_id, exempt=exempt) as held:
-            (job,) = await self._submit_many(request, [request.seed], batch_id=None, reservation=held)
+            (job,) = await self._submit_many(request, [JobCell(request.seed)], batch_id=None, reservation=held)
         return job
 
     async def submit_batch(
@@ -82,20 +84,40 @@ class JobManager:
         reservation: Reservation | None = None,
     ) -> list[Job]:
         """Several jobs of one request (a seed sweep), sharing a batch id; counted as one request."""
-        seeds = list(seeds)
-        with reservation or self.reserve(request.owner_id, len(seeds), exempt=exempt) as held:
-            return await self._submit_many(request, seeds, batch_id=uuid.uuid4().hex, reservation=held)
+        cells = [JobCell(seed) for seed in seeds]
+        with reservation or self.reserve(request.owner_id, len(cells), exempt=exempt) as held:
+            return await self._submit_many(request, cells, batch_id=uuid.uuid4().hex, reservation=held)
+
+    async def submit_sweep(self, request: JobRequest, grid: Grid, *, reservation: Reservation) -> list[Job]:
+        """The cells of an X/Y grid as one batch (row by row), its axes stored first so a restart can draw it.
+
+        Raises:
+            WorkflowError: a cell's values do not fit the workflow; nothing was submitted.
+            StoreError, ComfyError: as for `submit_batch`.
+        """
+        cells = [JobCell(seed, values) for values, seed in grid.cells()]
+        spec = self.workflows.get(request.workflow)
+        for cell in cells:  # every cell checked before anything is stored
+            build_workflow(spec, {**request.values, **cell.values}, seed=cell.seed)
+        batch_id = uuid.uuid4().hex
+        await self.store.add_sweep(grid.record(batch_id))
+        jobs = await self._submit_many(request, cells, batch_id=batch_id, reservation=reservation)
+        for job in jobs:
+            job.sweep = grid
+        return jobs
 
     async def _submit_many(
-        self, request: JobRequest, seeds: list[int | None], *, batch_id: str | None, reservation: Reservation
+        self, request: JobRequest, cells: list[JobCell], *, batch_id: str | None, reservation: Reservation
     ) -> list[Job]:
         spec = self.workflows.get(request.workflow)
         values = dict(request.values)
-        builds = [build_workflow(spec, values, seed=seed) for seed in seeds]  # validate all first
+        builds = [build_workflow(spec, {**values, **c.values}, seed=c.seed) for c in cells]  # validate all first
         if request.images:
             for name, image in request.images.items():
                 values[name] = (await self.comfy.upload_image(image.data, image.filename)).reference
-            builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
+            builds = [
+                build_workflow(spec, {**values, **c.values}, seed=b.seed) for c, b in zip(cells, builds, strict=True)
+            ]
         jobs: list[Job] = []
         failure: ComfyError | None = None
         for index, built in enumerate(builds):
@@ -178,6 +200,8 @@ class JobManager:
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
                 notes = _left_out_note(event.result.left_out, self.comfy.settings.max_outputs)
+                cache = cache_note(event.result, job.record.graph)
+                notes += (cache,) if cache else ()
                 await self.writer.transition(job, JobStatus.DELIVERING, output_files=files, notes=notes)
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
@@ -227,12 +251,14 @@ class JobManager:
     async def batch_of(self, record: JobRecord) -> list[Job]:
         """Every job of the record's batch (the record alone outside one), live where followed, else as stored."""
         records = (await self.store.batch(record.batch_id) or [record]) if record.batch_id else [record]
+        sweep = await self.store.sweep(record.batch_id) if record.batch_id else None
         jobs = []
         for member in records:
             job = self._live.get(member.job_id)
             if job is None:
                 job = Job(member, self.workflows.find(member.workflow), None)
                 job.settled.set()
+            job.sweep = Grid.of(sweep) if sweep is not None else None
             jobs.append(job)
         return jobs
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from discomfy.bot.buttons import JobControls
+from discomfy.bot.controls import JobControls
 from discomfy.job import Job, JobRequest
 from discomfy.store import JobRecord, JobStatus
 from discomfy.workflows import build_workflow

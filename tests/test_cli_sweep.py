@@ -74,4 +74,4 @@ async def test_run_says_when_comfyui_served_the_prompt_from_its_cache(fake_comfy
     assert "cache" not in out
     code, out, err = await run_cli(*args, cwd=tmp_path)
     assert code == 0, err
-    assert "served from ComfyUI's cache" in out
+    assert "Served from ComfyUI's cache: nothing ran again." in out

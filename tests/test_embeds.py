@@ -25,6 +25,7 @@ from discomfy.bot.embeds import (
     rejected_embed,
     stats_embed,
 )
+from discomfy.comfy.cache import CACHED, PARTLY_CACHED
 from discomfy.comfy.errors import (
     ComfyConnectionError,
     ExecutionFailedError,
@@ -35,8 +36,9 @@ from discomfy.comfy.errors import (
     WorkflowRejectedError,
 )
 from discomfy.job import JobSnapshot
-from discomfy.store import JobRecord, JobStatus
+from discomfy.store import JobRecord, JobStatus, SweepRecord
 from discomfy.store.models import Stats, WorkflowStats
+from discomfy.sweep.axes import Grid
 from testing.records import workflow_spec
 
 EMBED_TOTAL_LIMIT = 6000
@@ -718,3 +720,54 @@ def test_a_rejection_with_an_endless_message_and_fifty_long_node_errors_fits_in_
     embed = rejected_embed(WorkflowRejectedError("x", "m" * 10_000, "d" * 10_000, errors), workflow="w" * 300)
     assert_fits_discord(embed)
     assert (embed.fields[-1].value or "").startswith("and ")
+
+
+# ---- a sweep (an X/Y grid) ----------------------------------------------------------------------------
+
+
+def grid(x: tuple[str, tuple[Any, ...]], y: tuple[str, tuple[Any, ...]] | None = None) -> Grid:
+    return Grid.of(SweepRecord(BATCH_ID, (x, y) if y else (x,)))
+
+
+def test_a_sweep_names_each_cell_by_its_values_and_the_seed_they_share_once() -> None:
+    sweep = grid(("cfg", (3, 4.5)), ("sampler", ("euler", "uni_pc")))
+    snaps = batch(*(snapshot(status=JobStatus.DONE, seed=7) for _ in range(4)))
+    embed = batch_embed([replace(s, seed=7) for s in snaps], grid=sweep)
+    assert embed.title == "Sweep of 4 · cfg × sampler · 4 done"
+    assert field(embed, "Cells").splitlines() == [
+        "` 1` cfg 3 · sampler euler · done",
+        "` 2` cfg 4.5 · sampler euler · done",
+        "` 3` cfg 3 · sampler uni_pc · done",
+        "` 4` cfg 4.5 · sampler uni_pc · done",
+    ]
+    assert field(embed, "Seed") == "`7`"
+
+
+def test_a_sweep_over_seeds_names_each_cells_seed_and_marks_one_served_from_the_cache() -> None:
+    sweep = grid(("steps", (10, 20)), ("seed", (11, 12)))
+    cached = snapshot(status=JobStatus.DONE, cache=f"{CACHED}: nothing ran again.")
+    partly = snapshot(status=JobStatus.DONE, cache=f"{PARTLY_CACHED}: CheckpointLoaderSimple #4")
+    embed = batch_embed(batch(cached, partly, snapshot(status=JobStatus.RUNNING), snapshot()), grid=sweep)
+    assert field(embed, "Cells").splitlines()[:2] == [
+        "` 1` steps 10 · seed `11` · done, from ComfyUI's cache",
+        "` 2` steps 20 · seed `12` · done",
+    ]
+    assert "Seed" not in field_names(embed)
+
+
+def test_a_sweep_of_100_cells_with_long_errors_fits_in_one_embed_and_says_how_many_are_left_out() -> None:
+    sweep = grid(("steps", tuple(range(1, 11))), ("scheduler", tuple(f"scheduler_{i:02}" for i in range(10))))
+    failed = snapshot(status=JobStatus.FAILED, params={"prompt": "p" * 6000}, error="e" * 5000)
+    embed = batch_embed([replace(s, seed=LARGEST_SEED) for s in batch(*([failed] * 100))], grid=sweep)
+    embed.add_field(name="Not uploaded", value="n" * 1000, inline=False)  # what delivery may add
+    assert_fits_discord(embed)
+    shown = sum(len((f.value or "").splitlines()) for f in embed.fields if f.name.startswith("Cells"))
+    assert 10 < shown < 100
+    assert field(embed, "…") == f"and {100 - shown} more (Info lists every seed)"
+
+
+def test_only_a_finished_job_says_what_came_from_the_cache() -> None:
+    note = f"{PARTLY_CACHED}: CheckpointLoaderSimple #4, CLIPTextEncode #6"
+    assert field(job_embed(snapshot(status=JobStatus.DONE, cache=note)), "Cache") == note
+    assert "Cache" not in field_names(job_embed(snapshot(status=JobStatus.RUNNING, cache=note)))
+    assert "Cache" not in field_names(job_embed(snapshot(status=JobStatus.DONE)))

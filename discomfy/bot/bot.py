@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS = (
     "discomfy.bot.buttons",
     "discomfy.bot.cogs.generate",
+    "discomfy.bot.cogs.sweep",
     "discomfy.bot.cogs.admin",
     "discomfy.bot.cogs.history",
     "discomfy.bot.cogs.settings",

@@ -11,6 +11,8 @@ custom_id scheme: ``discomfy:<action>:<job_id>[:<arg>]`` (job_id is a uuid4 hex,
 - ``discomfy:delete:<job_id>``          delete the result message(s) (owner or admin)
 - ``discomfy:retry:<job_id>``           submit a failed or lost job's stored graph again
 
+The controls of a /sweep result (``resweep``, ``cell``) are in sweep_buttons.py; controls.py builds the views.
+
 Variations use fresh random seeds rather than the record's seed + 1...: neighbouring seeds give no more similar
 images than random ones, and a /batch sweep already used seed + 1... (its variations would repeat its siblings).
 """
@@ -46,8 +48,7 @@ log = logging.getLogger(__name__)
 PREFIX = "discomfy"
 BATCH = "batch"
 MODAL_TIMEOUT = 15 * 60.0  # an interaction token lives 15 minutes; the modal cannot outlive it
-MAX_UPSCALE_BUTTONS = 5  # one action row
-_JOB_ID = r"(?P<job_id>[0-9a-f]{32})"
+JOB_ID = r"(?P<job_id>[0-9a-f]{32})"
 
 
 def custom_id(action: str, job_id: str, arg: str | None = None) -> str:
@@ -63,7 +64,8 @@ def image_files(paths: Sequence[str]) -> list[str]:
 # ---- helpers shared by the buttons ---------------------------------------------------------------
 
 
-async def _record(bot: DiscomfyBot, job_id: str) -> JobRecord:
+async def job_record(bot: DiscomfyBot, job_id: str) -> JobRecord:
+    """The job a button names, from the store (its whole state after a restart)."""
     record = await bot.jobs.store.get(job_id)
     if record is None:
         raise ActionRefusedError("This job is no longer in the bot's records, so this button cannot do anything.")
@@ -85,7 +87,7 @@ def _values_for(spec: WorkflowSpec, params: Mapping[str, Any]) -> dict[str, Any]
     return {name: value for name, value in params.items() if spec.parameter(name) is not None}
 
 
-def _request(
+def request_from(
     record: JobRecord,
     spec: WorkflowSpec,
     *,
@@ -113,7 +115,7 @@ def _several(count: int) -> tuple[int | None, ...] | None:
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=rf"{PREFIX}:(?P<action>[a-z]+):{_JOB_ID}(?::(?P<arg>[a-z0-9]+))?",
+    template=rf"{PREFIX}:(?P<action>[a-z]+):{JOB_ID}(?::(?P<arg>[a-z0-9]+))?",
 ):
     """Base of every button: builds itself from a custom_id and answers any error privately."""
 
@@ -147,14 +149,14 @@ class JobButton(
         raise TypeError(f"{type(self).__name__} does not define run()")
 
 
-class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{_JOB_ID}"):
+class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{JOB_ID}"):
     """Cancel a pending job, or every pending job of its batch; owner or admin only."""
 
     action, label, emoji, style = "cancel", "Cancel", "✖️", discord.ButtonStyle.danger
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         _require_owner_or_admin(interaction, record, "cancel it")
         await interaction.response.defer()  # the presenter shows the cancellation on the message itself
         cancelled = 0
@@ -167,40 +169,40 @@ class CancelButton(JobButton, template=rf"{PREFIX}:cancel:{_JOB_ID}"):
         await interaction.followup.send(text, ephemeral=True)
 
 
-class RerollButton(JobButton, template=rf"{PREFIX}:reroll:{_JOB_ID}(?::(?P<arg>{BATCH}))?"):
+class RerollButton(JobButton, template=rf"{PREFIX}:reroll:{JOB_ID}(?::(?P<arg>{BATCH}))?"):
     """The same parameters with a fresh seed; on a batch message, the whole batch again."""
 
     action, label, emoji = "reroll", "Re-roll", "🎲"
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         spec = bot.workflows.get(record.workflow)
         count = len(await _batch_records(bot, record)) if self.arg == BATCH else 1
-        await bot.presenter.start_jobs(interaction, Admission(_request(record, spec), seeds=_several(count)))
+        await bot.presenter.start_jobs(interaction, Admission(request_from(record, spec), seeds=_several(count)))
 
 
-class VariationsButton(JobButton, template=rf"{PREFIX}:vary:{_JOB_ID}"):
+class VariationsButton(JobButton, template=rf"{PREFIX}:vary:{JOB_ID}"):
     """`limits.variations` jobs of the same parameters with fresh random seeds, delivered as a batch."""
 
     action, label, emoji = "vary", "Variations", "🔀"
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         spec = bot.workflows.get(record.workflow)
         seeds = _several(bot.config.limits.variations)
-        await bot.presenter.start_jobs(interaction, Admission(_request(record, spec), seeds=seeds))
+        await bot.presenter.start_jobs(interaction, Admission(request_from(record, spec), seeds=seeds))
 
 
-class EditButton(JobButton, template=rf"{PREFIX}:edit:{_JOB_ID}"):
+class EditButton(JobButton, template=rf"{PREFIX}:edit:{JOB_ID}"):
     """Open a form with the prompt (and negative prompt) filled in; submitting reuses the seed."""
 
     action, label, emoji = "edit", "Edit & reuse seed", "✏️"
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         spec = bot.workflows.get(record.workflow)
         if spec.parameter("prompt") is None:
             raise ActionRefusedError(f"{spec.title} has no prompt to edit.")
@@ -222,12 +224,12 @@ class EditModal(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction[Any], /) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         spec = bot.workflows.get(record.workflow)
         values = {"prompt": self.prompt.value}
         if self.negative is not None:
             values["negative"] = self.negative.value
-        request = _request(record, spec, values=values, seed=record.seed)
+        request = request_from(record, spec, values=values, seed=record.seed)
         await bot.presenter.start_jobs(interaction, Admission(request))
 
     # discord.py's Modal itself narrows BaseView.on_error to these two arguments; this matches Modal's.
@@ -250,14 +252,14 @@ def _text_input(
     )
 
 
-class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{_JOB_ID}(?::(?P<arg>\d{{1,2}}))?"):
+class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{JOB_ID}(?::(?P<arg>\d{{1,2}}))?"):
     """Run the configured upscale workflow on one image of this result, uploaded from the bot's disk."""
 
     action, label, emoji = "upscale", "Upscale", "🔍"
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         spec = bot.workflows.find(bot.config.workflows.upscale or "")
         if spec is None:
             raise ActionRefusedError("Upscaling is not set up on this bot (workflows.upscale in its config).")
@@ -291,27 +293,27 @@ class UpscaleButton(JobButton, template=rf"{PREFIX}:upscale:{_JOB_ID}(?::(?P<arg
         await bot.presenter.start_jobs(interaction, Admission(request))
 
 
-class InfoButton(JobButton, template=rf"{PREFIX}:info:{_JOB_ID}"):
+class InfoButton(JobButton, template=rf"{PREFIX}:info:{JOB_ID}"):
     """Everything about the job (or its batch), privately: parameters, seeds, timings, ids."""
 
     action, label, emoji = "info", "Info", "ℹ️"
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         batch = await _batch_records(bot, record)
         embed = info_embed(record, bot.workflows.find(record.workflow), batch=batch)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
-class DeleteButton(JobButton, template=rf"{PREFIX}:delete:{_JOB_ID}"):
+class DeleteButton(JobButton, template=rf"{PREFIX}:delete:{JOB_ID}"):
     """Delete the result: the clicked message and any other message of the same job(s); owner or admin only."""
 
     action, label, emoji, style = "delete", "Delete", "🗑️", discord.ButtonStyle.danger
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         _require_owner_or_admin(interaction, record, "delete it")
         await interaction.response.defer()
         message_ids = {mid for member in await _batch_records(bot, record) for mid in member.message_ids}
@@ -326,14 +328,14 @@ class DeleteButton(JobButton, template=rf"{PREFIX}:delete:{_JOB_ID}"):
         log.info("%s deleted the result of job %s", interaction.user.id, short_id(record.job_id))
 
 
-class RetryButton(JobButton, template=rf"{PREFIX}:retry:{_JOB_ID}"):
+class RetryButton(JobButton, template=rf"{PREFIX}:retry:{JOB_ID}"):
     """Submit a failed or lost job's exact graph again, owned by the clicker."""
 
     action, label, emoji, style = "retry", "Retry", "🔁", discord.ButtonStyle.primary
 
     async def run(self, interaction: Interaction) -> None:
         bot = interaction.client
-        record = await _record(bot, self.job_id)
+        record = await job_record(bot, self.job_id)
         if not record.status.is_unsuccessful or not record.graph:
             raise ActionRefusedError("Only a failed, cancelled or lost job can be retried.")
         request = JobRequest(
@@ -356,47 +358,6 @@ DYNAMIC_ITEMS: tuple[type[JobButton], ...] = (
     DeleteButton,
     RetryButton,
 )
-
-
-# ---- the buttons each stage of a job's message carries (messages.Controls) ---------------------------
-
-
-class JobControls:
-    """Builds the views of job messages from the buttons above; the presenter and delivery get it injected."""
-
-    def queued(self, job_id: str) -> discord.ui.View:
-        """A queued or running message: Cancel (the whole batch when the message shows several jobs)."""
-        view = discord.ui.View(timeout=None)
-        view.add_item(CancelButton(job_id))
-        return view
-
-    def result(self, record: JobRecord, *, upscale: bool, batch: bool = False) -> discord.ui.View:
-        """A delivered result; a batch message gets Re-roll batch, Info and Delete."""
-        view = discord.ui.View(timeout=None)
-        if batch:
-            view.add_item(RerollButton(record.job_id, BATCH, label="Re-roll batch"))
-            view.add_item(InfoButton(record.job_id))
-            view.add_item(DeleteButton(record.job_id))
-            return view
-        view.add_item(RerollButton(record.job_id, row=0))
-        view.add_item(VariationsButton(record.job_id, row=0))
-        if "prompt" in record.params:
-            view.add_item(EditButton(record.job_id, row=0))
-        view.add_item(InfoButton(record.job_id, row=0))
-        view.add_item(DeleteButton(record.job_id, row=0))
-        if upscale:
-            images = image_files(record.output_files)[:MAX_UPSCALE_BUTTONS]
-            for index in range(len(images)):
-                label = "Upscale" if len(images) == 1 else f"Upscale {index + 1}"
-                view.add_item(UpscaleButton(record.job_id, str(index), label=label, row=1))
-        return view
-
-    def retry(self, record: JobRecord) -> discord.ui.View:
-        """A failed, cancelled or lost job: Retry and Info."""
-        view = discord.ui.View(timeout=None)
-        view.add_item(RetryButton(record.job_id))
-        view.add_item(InfoButton(record.job_id))
-        return view
 
 
 async def setup(bot: DiscomfyBot) -> None:

@@ -49,14 +49,17 @@ from discomfy.bot.messages import (
     with_retries,
 )
 from discomfy.ids import short_id
+from discomfy.job import split_notes
 from discomfy.media import EMBEDDABLE_IMAGES, FittedFile, MediaError, TooLarge, find_ffmpeg, fit_for_upload
 from discomfy.media.contact_sheet import SheetItem, build_contact_sheet
+from discomfy.media.xy_grid import AxisText, build_xy_grid
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
     from discomfy.config import UploadSettings
     from discomfy.job import Job, JobSnapshot
     from discomfy.jobs import JobManager
+    from discomfy.sweep.axes import Grid
 
 log = logging.getLogger(__name__)
 
@@ -150,16 +153,21 @@ async def _compose(delivery: Delivery, jobs: Sequence[Job], *, limit: int, workd
             await _fit_outputs(job, fitted, limit=limit, workdir=workdir, ffmpeg=transcoder)
     if len(jobs) == 1:
         return _compose_single(delivery, jobs[0], fitted, limit)
-    sheet = await _contact_sheet(jobs, limit=limit, workdir=workdir, ffmpeg=ffmpeg, fitted=fitted)
+    sheet = await _summary_image(jobs, limit=limit, workdir=workdir, ffmpeg=ffmpeg, fitted=fitted)
     uploads = ([sheet] if sheet else []) + fitted.uploads
     snaps = [_shown(job.snapshot()) for job in jobs]
     spoiler = jobs[0].record.spoiler
-    embed = batch_embed(snaps, image_name=sheet.filename if sheet and not spoiler else None)
+    grid = jobs[0].sweep
+    embed = batch_embed(snaps, image_name=sheet.filename if sheet and not spoiler else None, grid=grid)
     if spoiler:
         uploads = as_spoilers(uploads)
     _add_notes(embed, fitted, limit)
     done = [job for job in jobs if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)]
-    view = delivery.controls.result(done[0].record, upscale=False, batch=True) if done else None
+    view = None
+    if done and grid is not None:
+        view = delivery.controls.sweep(done[0].record, [grid.label(i) for i in range(min(grid.size, len(jobs)))])
+    elif done:
+        view = delivery.controls.result(done[0].record, upscale=False, batch=True)
     return _Composed(embed, view, pack(unique_names(uploads), limit))
 
 
@@ -188,7 +196,7 @@ def _shown(snap: JobSnapshot) -> JobSnapshot:
 
 
 async def _fit_outputs(job: Job, fitted: _Fitted, *, limit: int, workdir: Path, ffmpeg: str | None) -> None:
-    fitted.missing.extend(job.record.notes)
+    fitted.missing.extend(split_notes(job.record.notes)[1])  # the cache note is the embed's
     for name in job.record.output_files:
         path = Path(name)
         try:
@@ -209,30 +217,47 @@ def _upload(fitted: FittedFile) -> Upload:
     return Upload(fitted.filename, path=fitted.path, size=fitted.size)
 
 
-async def _contact_sheet(
+async def _summary_image(
     jobs: Sequence[Job], *, limit: int, workdir: Path, ffmpeg: str | None, fitted: _Fitted
 ) -> Upload | None:
-    """One labelled grid of every seed's result, fitted like any other file; None if there is nothing to show."""
+    """A batch's contact sheet, or a sweep's X/Y grid: one labelled image of every result, fitted like any other
+    file; None if there is nothing to show."""
     items = [
         SheetItem(
             Path(name), f"seed {job.record.seed}" + (f" #{index + 1}" if len(job.record.output_files) > 1 else "")
         )
         for job in jobs
-        if job.record.status in (JobStatus.DELIVERING, JobStatus.DONE)
+        if _has_result(job)
         for index, name in enumerate(job.record.output_files)
     ]
     if not items:
         return None
+    grid = jobs[0].sweep
+    what = "contact sheet" if grid is None else "X/Y grid"
     try:
-        sheet = await build_contact_sheet(items, workdir / "contact_sheet.png", ffmpeg=ffmpeg)
+        if grid is not None:
+            sheet = await _xy_grid(jobs, grid, workdir / "xy_grid.png", ffmpeg=ffmpeg)
+        else:
+            sheet = await build_contact_sheet(items, workdir / "contact_sheet.png", ffmpeg=ffmpeg)
         result = await fit_for_upload(sheet, limit, workdir=workdir / "sheet", ffmpeg=None)
     except MediaError as exc:
-        log.warning("No contact sheet for batch %s: %s", jobs[0].record.batch_id, exc)
+        log.warning("No %s for batch %s: %s", what, jobs[0].record.batch_id, exc)
         return None
     if isinstance(result, TooLarge):
-        fitted.missing.append(f"the contact sheet: {result.reason}")
+        fitted.missing.append(f"the {what}: {result.reason}")
         return None
     return _upload(result)
+
+
+async def _xy_grid(jobs: Sequence[Job], grid: Grid, out: Path, *, ffmpeg: str | None) -> Path:
+    """The sweep's cells (each one's first file; the cells without one stay empty) on its labelled axes."""
+    cells = [Path(job.record.output_files[0]) if _has_result(job) else None for job in jobs]
+    x, *y = (AxisText(axis.name, axis.labels) for axis in grid.axes)
+    return (await build_xy_grid(cells, x, y[0] if y else None, out, ffmpeg=ffmpeg)).path
+
+
+def _has_result(job: Job) -> bool:
+    return job.record.status in (JobStatus.DELIVERING, JobStatus.DONE) and bool(job.record.output_files)
 
 
 def _add_notes(embed: discord.Embed, fitted: _Fitted, limit: int) -> None:

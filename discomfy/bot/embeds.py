@@ -12,11 +12,13 @@ from discomfy.bot.limits import EMBED_DESCRIPTION, EMBED_TOTAL, FIELD_NAME, FIEL
 from discomfy.ids import short_id
 from discomfy.progress import progress_bar
 from discomfy.store import JobStatus
+from discomfy.sweep.axes import SEED, format_value
 
 if TYPE_CHECKING:
     from discomfy.comfy import WorkflowRejectedError
     from discomfy.job import JobSnapshot
     from discomfy.store import JobRecord, Stats
+    from discomfy.sweep.axes import Grid
     from discomfy.workflows import WorkflowSpec
 
 COLOURS = {
@@ -31,6 +33,8 @@ COLOURS = {
 }
 SHOWN_PARAMS = ("negative", "width", "height", "steps", "cfg", "sampler", "scheduler", "denoise", "length", "fps")
 PREVIEW_NAME = "preview.jpg"
+LINES_MARGIN = 1200  # what a batch embed needs besides its lines: workflow, requester, notes added on delivery
+MAX_LINE_FIELDS = 20  # of Discord's 25 fields per embed: the rest are the batch's others and the notes
 
 
 def duration(seconds: float) -> str:
@@ -89,6 +93,8 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
             embed.add_field(name="Parameters", value=excerpt(params, 1000), inline=False)
     label = "Took" if snap.status is JobStatus.DONE else "Elapsed"
     embed.add_field(name=label, value=duration(snap.elapsed))
+    if snap.cache and snap.status is JobStatus.DONE:
+        embed.add_field(name="Cache", value=excerpt(snap.cache, FIELD_VALUE), inline=False)
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
     elif preview:
@@ -99,20 +105,24 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
     return embed
 
 
-def batch_embed(snaps: Sequence[JobSnapshot], *, image_name: str | None = None) -> discord.Embed:
-    """One embed tracking a seed sweep: a line per seed."""
+def batch_embed(
+    snaps: Sequence[JobSnapshot], *, image_name: str | None = None, grid: Grid | None = None
+) -> discord.Embed:
+    """One embed tracking a seed sweep (a line per seed), or the cells of an X/Y `grid` (a line per cell)."""
     first = snaps[0]
     done = sum(s.status is JobStatus.DONE for s in snaps)
     failed = sum(s.status.is_unsuccessful for s in snaps)
     finished = done + failed == len(snaps)
     colour = discord.Colour.green() if finished and not failed else COLOURS[_batch_status(snaps)]
-    title = f"Batch of {len(snaps)} · {done} done" + (f", {failed} failed" if failed else "")
+    noun = f"Sweep of {len(snaps)} · {' × '.join(a.name for a in grid.axes)}" if grid else f"Batch of {len(snaps)}"
+    title = f"{noun} · {done} done" + (f", {failed} failed" if failed else "")
     embed = discord.Embed(title=title, colour=colour)
     if first.params.get("prompt"):
         embed.description = f">>> {excerpt(first.params['prompt'], 900)}"
-    lines = [f"`{i + 1:>2}` seed `{s.seed}` · {_batch_line(s)}" for i, s in enumerate(snaps)]
-    for index, chunk in enumerate(_whole_lines(lines, FIELD_VALUE)):  # every seed whole: users copy them
-        embed.add_field(name="Seeds" if index == 0 else "Seeds (more)", value=chunk, inline=False)
+    lines = [f"`{i + 1:>2}` {_cell_label(s, grid, i)} · {_batch_line(s)}" for i, s in enumerate(snaps)]
+    _add_lines(embed, "Cells" if grid else "Seeds", lines)
+    if grid is not None and all(axis.name != SEED for axis in grid.axes):
+        embed.add_field(name="Seed", value=f"`{first.seed}`")  # every cell's: only the swept values differ
     embed.add_field(name="Workflow", value=first.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{first.owner_id}>")
     embed.add_field(name="Elapsed", value=duration(max(s.elapsed for s in snaps)))
@@ -129,7 +139,33 @@ def _batch_status(snaps: Sequence[JobSnapshot]) -> JobStatus:
     return JobStatus.FAILED
 
 
+def _add_lines(embed: discord.Embed, name: str, lines: Sequence[str]) -> None:
+    """The lines in as few fields as hold them, every line whole (users copy seeds), as many as the embed can take."""
+    budget = EMBED_TOTAL - LINES_MARGIN - len(embed.title or "") - len(embed.description or "")
+    shown = 0
+    for index, chunk in enumerate(_whole_lines(lines, FIELD_VALUE)):
+        budget -= len(chunk) + len(name) + len(" (more)")
+        if budget < 0 or index >= MAX_LINE_FIELDS:
+            embed.add_field(name="…", value=f"and {len(lines) - shown} more (Info lists every seed)", inline=False)
+            return
+        embed.add_field(name=name if index == 0 else f"{name} (more)", value=chunk, inline=False)
+        shown += chunk.count("\n") + 1
+
+
+def _cell_label(snap: JobSnapshot, grid: Grid | None, index: int) -> str:
+    """`seed 12` in a batch; in a sweep, what its cell sets: `cfg 5 · sampler euler` (`· seed 12` on a seed axis)."""
+    if grid is None or index >= grid.size:
+        return f"seed `{snap.seed}`"
+    values, _ = grid.cell(index)
+    parts = [f"{name} {format_value(value)}" for name, value in values.items()]
+    if any(axis.name == SEED for axis in grid.axes):
+        parts.append(f"seed `{snap.seed}`")
+    return " · ".join(parts)
+
+
 def _batch_line(snap: JobSnapshot) -> str:
+    if snap.status is JobStatus.DONE and snap.fully_cached:
+        return "done, from ComfyUI's cache"
     if snap.status is JobStatus.RUNNING and snap.step is not None and snap.steps:
         return progress_bar(snap.step, snap.steps, width=8)
     if snap.status is JobStatus.QUEUED and snap.position:

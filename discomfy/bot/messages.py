@@ -111,6 +111,8 @@ class Controls(Protocol):
 
     def retry(self, record: JobRecord) -> discord.ui.View: ...
 
+    def sweep(self, record: JobRecord, cells: Sequence[str]) -> discord.ui.View: ...
+
 
 async def with_retries(action: Callable[[], Awaitable[T]], *, tries: int, what: str) -> T:
     """A write to Discord, again after a 5xx or a dropped connection (429s are waited out by discord.py)."""

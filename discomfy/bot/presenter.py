@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from discomfy.comfy import Preview
     from discomfy.policy import ContentPolicy
     from discomfy.store import JobRecord
+    from discomfy.sweep.axes import Grid
     from discomfy.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,13 @@ class Admission:
     seeds: tuple[int | None, ...] | None = None  # None: one job with request.seed; else a batch, one per seed
     fetch_images: Callable[[], Awaitable[Mapping[str, InputImage]]] | None = None  # after deferring: may be slow
     retry_of: JobRecord | None = None  # submit this stored job's exact graph again instead of building one
+    sweep: Grid | None = None  # an X/Y grid: one job per cell, over request.values, shown as one batch
 
     @property
     def count(self) -> int:
         """How many jobs this starts, for the limits."""
+        if self.sweep is not None:
+            return self.sweep.size
         return 1 if self.seeds is None else len(self.seeds)
 
 
@@ -187,7 +191,7 @@ class _Display:
             embed = job_embed(snaps[0], preview=in_embed)
         else:
             shown = [replace(s, status=JobStatus.DONE) if s.status is JobStatus.DELIVERING else s for s in snaps]
-            embed = batch_embed(shown, image_name=PREVIEW_NAME if in_embed else None)
+            embed = batch_embed(shown, image_name=PREVIEW_NAME if in_embed else None, grid=self.jobs[0].sweep)
         pending = any(s.status.is_pending for s in snaps)
         view = self.presenter.delivery.controls.queued(self.jobs[0].job_id) if pending else None
         uploads = [Upload(PREVIEW_NAME, data=preview.image, size=len(preview.image))] if preview else []
@@ -267,6 +271,8 @@ class Presenter:
                     spoiler=request.spoiler,
                 )
             ]
+        if admission.sweep is not None:
+            return await self.jobs.submit_sweep(request, admission.sweep, reservation=reservation)
         if admission.seeds is None:
             return [await self.jobs.submit(request, reservation=reservation)]
         return await self.jobs.submit_batch(request, admission.seeds, reservation=reservation)

@@ -168,8 +168,8 @@ async def _follow(job, out: TextIO) -> JobResult:
                 label = f"{_class_of(job.graph, node) or 'node'} ({node})"
                 line.show(f"running {label} {progress_bar(value, maximum)}  {elapsed:5.1f}s")
             case Finished(result=result):
-                note = cache_note(result.cached_nodes, job.graph)
-                line.done(f"finished in {elapsed:.1f}s" + (f", {note}" if note else ""))
+                note = cache_note(result, job.graph)
+                line.done(f"finished in {elapsed:.1f}s" + (f". {note}" if note else ""))
                 return result
             case Failed(error=error):
                 line.done("failed")

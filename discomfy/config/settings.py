@@ -138,6 +138,7 @@ class LimitSettings(_Section):
     max_batch: _Count = 8  # highest batch size of /batch
     default_batch: _Count = 4  # /batch without a size; at most max_batch
     variations: _Count = 4  # images the Variations button makes
+    max_sweep_cells: Annotated[int, Field(ge=1, le=100)] = 16  # cells of a /sweep grid; 100: 4 selects of 25
     max_prompt_length: Annotated[int, Field(ge=1, le=6000)] = 1500  # characters; 6000: Discord's option cap
     max_input_image_mb: Annotated[float, Field(gt=0)] = 20.0  # largest input image accepted
 

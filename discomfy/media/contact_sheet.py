@@ -82,9 +82,9 @@ def _build(items: tuple[SheetItem, ...], out: Path, ffmpeg: str | None, max_widt
     columns = math.ceil(math.sqrt(len(items)))
     rows = math.ceil(len(items) / columns)
     widest_cell = max(1, (max_width - (columns + 1) * GAP) // columns)
-    thumbs = [_thumbnail(item.path, widest_cell, ffmpeg) for item in items]
+    thumbs = [thumbnail(item.path, widest_cell, ffmpeg) for item in items]
     cell_width = _cell_width(thumbs, widest_cell)
-    font = _font(cell_width)
+    font = label_font(cell_width)
     layout = _layout(thumbs, columns, rows, cell_width, max_width, font)
     sheet = Image.new("RGB", layout.size, BACKGROUND)
     draw = ImageDraw.Draw(sheet)
@@ -94,10 +94,10 @@ def _build(items: tuple[SheetItem, ...], out: Path, ffmpeg: str | None, max_widt
         "Contact sheet of %d items: %dx%d grid, %dx%d px",
         len(items), columns, rows, *layout.size,
     )  # fmt: skip
-    return _save(sheet, out)
+    return save_image(sheet, out)
 
 
-def _thumbnail(path: Path, box: int, ffmpeg: str | None) -> Image.Image | None:
+def thumbnail(path: Path, box: int, ffmpeg: str | None) -> Image.Image | None:
     """Decode one item (only one is ever held at full size) and shrink it right away."""
     frame = first_frame(path, ffmpeg=ffmpeg)
     if frame is None:
@@ -126,7 +126,7 @@ def _layout(
     ratios = [min(MAX_ASPECT, max(1 / MAX_ASPECT, t.width / t.height)) for t in readable]
     cell_height = round(cell_width / min(ratios, default=1.0))
     cell_height = min(cell_height, max((t.height for t in readable), default=cell_height))
-    label_height = _line_height(font) + GAP
+    label_height = line_height(font) + GAP
     height_budget = max_width * MAX_HEIGHT_FACTOR - (rows + 1) * GAP
     cell_height = max(16, min(cell_height, height_budget // rows - label_height))
     return _Layout(columns, rows, cell_width, cell_height, label_height)
@@ -145,7 +145,7 @@ def _draw_cell(
     box = (x, y, x + layout.cell_width - 1, y + layout.cell_height - 1)
     draw.rectangle(box, fill=CELL_BACKGROUND)
     if thumb is None:
-        message = _fit_text(draw, f"cannot read {item.path.name}", font, layout.cell_width - GAP)
+        message = fit_text(draw, f"cannot read {item.path.name}", font, layout.cell_width - GAP)
         centre = (x + layout.cell_width // 2, y + layout.cell_height // 2)
         draw.text(centre, message, fill=PLACEHOLDER_COLOUR, font=font, anchor="mm")
     else:
@@ -153,22 +153,22 @@ def _draw_cell(
         left = x + (layout.cell_width - thumb.width) // 2
         top = y + (layout.cell_height - thumb.height) // 2
         sheet.paste(thumb, (left, top), thumb if thumb.mode == "RGBA" else None)
-    label = _fit_text(draw, item.label, font, layout.cell_width)
+    label = fit_text(draw, item.label, font, layout.cell_width)
     label_centre = (x + layout.cell_width // 2, y + layout.cell_height + layout.label_height // 2)
     draw.text(label_centre, label, fill=LABEL_COLOUR, font=font, anchor="mm")
 
 
-def _font(cell_width: int) -> Font:
+def label_font(cell_width: int) -> Font:
     """Pillow's bundled font, scaled with the cell so labels stay readable on phones."""
     return ImageFont.load_default(size=max(14, min(28, cell_width // 16)))
 
 
-def _line_height(font: Font) -> int:
+def line_height(font: Font) -> int:
     _, top, _, bottom = font.getbbox("Ag")
     return int(bottom - min(0, top))
 
 
-def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> str:
+def fit_text(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> str:
     """Cut with an ellipsis rather than let a long label run into the next cell."""
     text = " ".join(text.split())
     if draw.textlength(text, font=font) <= width:
@@ -178,7 +178,7 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> s
     return text.rstrip() + "…"
 
 
-def _save(sheet: Image.Image, out: Path) -> Path:
+def save_image(sheet: Image.Image, out: Path) -> Path:
     """PNG keeps thumbnails crisp; fall back to JPEG when that would be too heavy to upload."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

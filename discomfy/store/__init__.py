@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from discomfy.store.database import JobStore
-from discomfy.store.models import PENDING, TERMINAL, UNFINISHED, JobRecord, JobStatus, Stats, WorkflowStats
+from discomfy.store.models import PENDING, TERMINAL, UNFINISHED, JobRecord, JobStatus, Stats, SweepRecord, WorkflowStats
 
-__all__ = ["PENDING", "TERMINAL", "UNFINISHED", "JobRecord", "JobStatus", "JobStore", "Stats", "WorkflowStats"]
+__all__ = [
+    "PENDING",
+    "TERMINAL",
+    "UNFINISHED",
+    "JobRecord",
+    "JobStatus",
+    "JobStore",
+    "Stats",
+    "SweepRecord",
+    "WorkflowStats",
+]

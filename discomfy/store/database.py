@@ -18,7 +18,7 @@ from typing import Any, Self
 import aiosqlite
 
 from discomfy.store.errors import StoreError, StoreUnavailableError, UnknownJobError
-from discomfy.store.models import PENDING, UNFINISHED, JobRecord, JobStatus, Stats, stamped
+from discomfy.store.models import PENDING, UNFINISHED, JobRecord, JobStatus, Stats, SweepRecord, stamped
 from discomfy.store.schema import (
     COLUMNS,
     FIELDS,
@@ -150,6 +150,19 @@ class JobStore:
             await _index_messages(db, record.job_id, record.message_ids)
         log.debug("Stored job %s (%s)", record.job_id, record.status)
 
+    async def add_sweep(self, sweep: SweepRecord) -> None:
+        """Keep the axes of a sweep under its batch id (before its jobs are written).
+
+        Raises:
+            StoreError: a sweep with this batch id exists, or a value cannot be stored as JSON.
+        """
+        try:
+            axes = json.dumps([[name, list(values)] for name, values in sweep.axes], separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"sweep {sweep.batch_id}: its axes cannot be stored as JSON: {exc}") from exc
+        async with self._writing() as db:
+            await db.execute("INSERT INTO sweeps (batch_id, axes) VALUES (?, ?)", (sweep.batch_id, axes))
+
     async def update(self, job_id: str, **changes: Any) -> JobRecord:
         """Change some fields of a job unconditionally and return the job as stored now.
 
@@ -215,6 +228,17 @@ class JobStore:
     async def batch(self, batch_id: str) -> list[JobRecord]:
         """The jobs of one /batch or Variations, in batch_index order."""
         return await self._all(f"{_SELECT} WHERE batch_id = ? ORDER BY batch_index, created_at, rowid", (batch_id,))
+
+    async def sweep(self, batch_id: str) -> SweepRecord | None:
+        """The axes of the sweep whose jobs share `batch_id`; None for any other batch."""
+        async with (
+            self._reading() as db,
+            db.execute("SELECT axes FROM sweeps WHERE batch_id = ?", (batch_id,)) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return SweepRecord(batch_id, tuple((name, tuple(values)) for name, values in json.loads(row["axes"])))
 
     async def unfinished(self) -> list[JobRecord]:
         """Every job a restart must resume (created, queued, running or delivering), oldest first."""

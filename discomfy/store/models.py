@@ -106,6 +106,14 @@ class JobRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SweepRecord:
+    """The axes of an X/Y sweep, whose jobs are one batch (its cells, row by row), kept to draw and re-run it."""
+
+    batch_id: str
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]  # (parameter or "seed", its values): x, then y if any
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowStats:
     """How one workflow fared in the /stats window; medians are seconds, None without samples."""
 

@@ -90,6 +90,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 4: the axes of /sweep X/Y plots (their jobs are one batch, the cells row by row), to draw and re-run them
+    (
+        """
+        CREATE TABLE sweeps (
+            batch_id TEXT PRIMARY KEY,
+            axes     TEXT NOT NULL                       -- JSON [[name, [values...]], ...]: x, then y if any
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

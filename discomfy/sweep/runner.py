@@ -165,7 +165,7 @@ class SweepRunner:
                 index,
                 status=RunStatus.DONE,
                 seconds=round(result.run_time if result.run_time is not None else result.elapsed, 3),
-                cache=cache_use(result.cached_nodes, job.graph),
+                cache=cache_use(result, job.graph),
                 cached_nodes=tuple(result.cached_nodes),
                 files=files,
                 error="",

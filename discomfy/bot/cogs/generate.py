@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from discomfy.media import INPUT_IMAGE_SUFFIXES, sniff_input_image
 from discomfy.policy import PolicyError
 from discomfy.quota import LimitError
 from discomfy.workflows import ParamSpec, ParamType, WorkflowSpec, build_workflow, sweep_seeds
-from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError
+from discomfy.workflows.errors import InvalidParameterError, UnknownParameterError, WorkflowError
 from discomfy.workflows.seeds import check_seed
 
 if TYPE_CHECKING:
@@ -148,37 +148,13 @@ class GenerateCog(commands.Cog, name="Generate"):
     @batch.autocomplete("settings")
     async def _settings_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Offer the chosen workflow's parameters that have no option of their own, with their defaults."""
-        spec = self.bot.workflows.find(interaction.namespace.workflow or "")
-        if spec is None:
-            policy = self.bot.policy
-            preferences = await policy.preferences(interaction.user.id)
-            try:
-                spec = policy.choose_workflow(await self.bot.rules_here(interaction), preferences)
-            except PolicyError:
-                return []
-        written = current.rstrip()
-        named = {token.split("=", 1)[0] for token in written.split()}
-        choices = []
-        for param in settable_parameters(spec):
-            if param.name in named:
-                continue
-            value = f"{written} {param.name}={param.default}".strip()
-            label = f"{value}  ({param.describe_allowed()})"
-            if len(value) <= CHOICE_TEXT:
-                choices.append(app_commands.Choice(name=label[:CHOICE_TEXT], value=value))
-        return choices[:MAX_CHOICES]
+        spec = await chosen_workflow(self.bot, interaction)
+        return settings_choices(settable_parameters(spec), current) if spec else []
 
     @generate.autocomplete("workflow")
     @batch.autocomplete("workflow")
     async def _workflow_choices(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-        """The workflows that may run in this channel (allowed there, and age-restricted ones only where that fits)."""
-        rules = await self.bot.rules_here(interaction)
-        if not rules.enabled:
-            return []
-        usable = {spec.name for spec in self.bot.policy.usable_workflows(rules)}
-        matching = self.bot.workflows.matching(current, limit=len(self.bot.workflows))
-        specs = [spec for spec in matching if spec.name in usable]
-        return [app_commands.Choice(name=_choice_name(spec), value=spec.name) for spec in specs[:MAX_CHOICES]]
+        return await workflow_choices(self.bot, interaction, current)
 
     async def _start(self, interaction: Interaction, ask: _Ask, count: int, *, sweep: bool = False) -> None:
         """Check every value at once (a refusal stays private), then hand the job(s) to the one admission path.
@@ -187,21 +163,12 @@ class GenerateCog(commands.Cog, name="Generate"):
         a personal default workflow that is not allowed here is passed over).
         """
         bot = self.bot
-        rules = await bot.rules_here(interaction)
-        preferences = await bot.policy.preferences(interaction.user.id)
-        spec = bot.policy.choose_workflow(rules, preferences, ask.workflow)
+        spec, defaults = await workflow_here(bot, interaction, ask.workflow)
         values, slot = self._values(spec, ask)
-        values = {**bot.policy.defaults(spec, rules, preferences, given=values.keys()), **values}
-        seed = _parse_seed(ask.seed)
+        values = {**defaults(values.keys()), **values}
+        seed = parse_seed(ask.seed)
         build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
-        request = JobRequest(
-            owner_id=interaction.user.id,
-            channel_id=interaction.channel_id or 0,
-            guild_id=interaction.guild_id,
-            workflow=spec.name,
-            values=values,
-            seed=seed,
-        )
+        request = command_request(interaction, spec, values, seed=seed)
         seeds = tuple(sweep_seeds(count, base=seed)) if count > 1 or sweep else None
         image = ask.image
         fetch = None
@@ -214,9 +181,7 @@ class GenerateCog(commands.Cog, name="Generate"):
 
     def _values(self, spec: WorkflowSpec, ask: _Ask) -> tuple[dict[str, Any], str | None]:
         """The workflow's parameter values from the options; an option it does not have is an error."""
-        limit = self.bot.config.limits.max_prompt_length
-        if len(ask.prompt) > limit:
-            raise LimitError(f"Your prompt has {len(ask.prompt)} characters; at most {limit} are allowed here.")
+        check_prompt_length(self.bot, ask.prompt)
         given = {"prompt": ask.prompt, **{k: v for k, v in ask.options.items() if v is not None}}
         from_size: set[str] = set()
         if ask.size is not None:
@@ -229,7 +194,7 @@ class GenerateCog(commands.Cog, name="Generate"):
             if name is None:
                 raise _no_option(spec, "size" if option in from_size else option)
             values[name] = value
-        values.update(_parse_settings(spec, ask.settings, taken=values.keys()))
+        values.update(parse_settings(spec, ask.settings, taken=values.keys()))
         slot = next((p.name for p in spec.parameters if p.type is ParamType.IMAGE), None)
         if ask.image is not None:
             if slot is None:
@@ -305,15 +270,20 @@ def settable_parameters(spec: WorkflowSpec) -> list[ParamSpec]:
     return [p for p in spec.parameters if p.name not in own and p.type is not ParamType.IMAGE]
 
 
-def _parse_settings(spec: WorkflowSpec, text: str | None, *, taken: Iterable[str]) -> dict[str, str]:
-    """`denoise=0.6 sampler=euler` (quotes allowed) into parameter values; build_workflow checks each value."""
+def parse_settings(
+    spec: WorkflowSpec, text: str | None, *, taken: Iterable[str], allowed: Iterable[str] | None = None
+) -> dict[str, str]:
+    """`denoise=0.6 sampler=euler` (quotes allowed) into parameter values; build_workflow checks each value.
+
+    `allowed`: the parameters settings may set (default: those without an option of their own).
+    """
     if not text or not text.strip():
         return {}
     try:
         tokens = shlex.split(text)
     except ValueError as exc:
         raise InvalidParameterError(f"settings: {exc} (close the quote).", parameter="settings") from None
-    allowed = {p.name for p in settable_parameters(spec)}
+    allowed = set(allowed) if allowed is not None else {p.name for p in settable_parameters(spec)}
     taken = set(taken)
     offered = ", ".join(sorted(allowed)) or "none"
     values: dict[str, str] = {}
@@ -344,7 +314,7 @@ def _no_option(spec: WorkflowSpec, option: str) -> UnknownParameterError:
     )
 
 
-def _parse_seed(text: str | None) -> int | None:
+def parse_seed(text: str | None) -> int | None:
     if text is None or not text.strip():
         return None
     try:
@@ -352,6 +322,77 @@ def _parse_seed(text: str | None) -> int | None:
     except ValueError:
         value = text  # check_seed names the bad value
     return check_seed(value)
+
+
+async def workflow_here(
+    bot: DiscomfyBot, interaction: Interaction, name: str | None
+) -> tuple[WorkflowSpec, Callable[[Collection[str]], dict[str, Any]]]:
+    """The workflow a command names, else the one this user (/preferences) and channel default to under the
+    channel's rules; with what fills the parameters the user left open (given the names they did set).
+
+    Raises:
+        WorkflowError, PolicyError: no such workflow, or none may run here.
+    """
+    rules = await bot.rules_here(interaction)
+    preferences = await bot.policy.preferences(interaction.user.id)
+    spec = bot.policy.choose_workflow(rules, preferences, name)
+    return spec, lambda given: bot.policy.defaults(spec, rules, preferences, given=given)
+
+
+def command_request(
+    interaction: Interaction, spec: WorkflowSpec, values: dict[str, Any], *, seed: int | None = None
+) -> JobRequest:
+    """A request of the command's user in its channel (`start_jobs` adds the message once deferred)."""
+    return JobRequest(
+        owner_id=interaction.user.id,
+        channel_id=interaction.channel_id or 0,
+        guild_id=interaction.guild_id,
+        workflow=spec.name,
+        values=values,
+        seed=seed,
+    )
+
+
+def check_prompt_length(bot: DiscomfyBot, prompt: str) -> None:
+    """Refuse a prompt over `limits.max_prompt_length`; raises LimitError."""
+    limit = bot.config.limits.max_prompt_length
+    if len(prompt) > limit:
+        raise LimitError(f"Your prompt has {len(prompt)} characters; at most {limit} are allowed here.")
+
+
+async def chosen_workflow(bot: DiscomfyBot, interaction: Interaction) -> WorkflowSpec | None:
+    """The workflow an autocompleting command has chosen so far, else the one it would run here."""
+    try:
+        spec, _defaults = await workflow_here(bot, interaction, interaction.namespace.workflow or None)
+    except (WorkflowError, PolicyError):
+        return None
+    return spec
+
+
+def settings_choices(params: Iterable[ParamSpec], current: str) -> list[app_commands.Choice[str]]:
+    """`current` plus one more `name=default` of `params` not yet named, with what each allows."""
+    written = current.rstrip()
+    named = {token.split("=", 1)[0] for token in written.split()}
+    choices = []
+    for param in params:
+        if param.name in named:
+            continue
+        value = f"{written} {param.name}={param.default}".strip()
+        label = f"{value}  ({param.describe_allowed()})"
+        if len(value) <= CHOICE_TEXT:
+            choices.append(app_commands.Choice(name=label[:CHOICE_TEXT], value=value))
+    return choices[:MAX_CHOICES]
+
+
+async def workflow_choices(bot: DiscomfyBot, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """The workflows matching what was typed so far that may run in this channel (allowed there, and
+    age-restricted ones only where that fits), with their titles and descriptions."""
+    rules = await bot.rules_here(interaction)
+    if not rules.enabled:
+        return []
+    usable = {spec.name for spec in bot.policy.usable_workflows(rules)}
+    matching = [spec for spec in bot.workflows.matching(current, limit=len(bot.workflows)) if spec.name in usable]
+    return [app_commands.Choice(name=_choice_name(spec), value=spec.name) for spec in matching[:MAX_CHOICES]]
 
 
 def _choice_name(spec: WorkflowSpec) -> str:
