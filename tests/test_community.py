@@ -313,16 +313,18 @@ async def test_blocked_prompts_are_refused_privately_on_commands_and_logged_with
     by_negative = await generate(kit, LOUNGE, prompt="a cat", negative="GR4YISH tones")
     by_batch = await kit.command("batch", {"prompt": "red fox, sketch"}, **at(ART))
     in_dm = await generate(kit, DM, prompt="red fox at night")
+    by_sweep = await kit.command("sweep", {"prompt": "red fox", "x": "steps", "x_values": "2,3"}, **at(LOUNGE))
 
     assert "Your prompt contains something this server does not allow (blocklist rule 1)" in refusal(kit, by_prompt)
     assert "||RED  Fox||" in refusal(kit, by_prompt)  # the requester alone is told what matched
     assert "Your negative prompt contains" in refusal(kit, by_negative)
     assert "blocklist rule 1" in refusal(kit, by_batch)
     assert "blocklist" in refusal(kit, in_dm)  # a DM is checked against the servers' lists
+    assert "blocklist rule 1" in refusal(kit, by_sweep)
     assert kit.comfy.prompts_received == 0
     assert "fox" not in public_texts(kit).lower()
     audit = [r.getMessage() for r in caplog.records if "Refused by the rules" in r.getMessage()]
-    assert len(audit) == 4
+    assert len(audit) == 5
     assert f"user {MEMBER} in channel {LOUNGE}" in audit[0]
     assert "blocklist rule 1 (word 'red fox') on prompt" in audit[0]
     logged = "\n".join(r.getMessage() for r in caplog.records)
