@@ -8,11 +8,17 @@ from collections.abc import Callable, Sequence
 from discomfy import __version__
 from discomfy.cli.analyze import add_analyze_command
 from discomfy.cli.check import add_check_command
+from discomfy.cli.convert import add_convert_command
 from discomfy.cli.run import add_run_command
 from discomfy.log import setup_logging
 
 Subparsers = argparse._SubParsersAction  # argparse exposes no public name for it
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_analyze_command, add_check_command, add_run_command)
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_analyze_command,
+    add_check_command,
+    add_convert_command,
+    add_run_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

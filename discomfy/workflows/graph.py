@@ -91,18 +91,17 @@ def read_text(path: Path) -> str:
         raise WorkflowFileError(f"is not a usable file name: {exc}", file=repr(str(path))) from exc
 
 
-def load_graph(path: Path) -> Graph:
-    """Read and check one exported graph; raises WorkflowFileError / WorkflowFormatError."""
+def read_json(path: Path) -> Any:
+    """A workflow file's JSON; raises WorkflowFileError naming the file (and the line of a syntax error)."""
     text = read_text(path)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkflowFileError(
             f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), line=exc.lineno
         ) from exc
     except RecursionError:
         raise WorkflowFileError("invalid JSON: nested too deeply", file=str(path)) from None
-    return parse_graph(data, file=str(path))
 
 
 def parse_graph(data: Any, *, file: str) -> Graph:

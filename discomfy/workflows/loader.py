@@ -10,10 +10,11 @@ from typing import Any
 import yaml
 
 from discomfy.workflows.errors import MappingError, WorkflowError, WorkflowFileError, WorkflowLoadError
-from discomfy.workflows.graph import dangling_links, load_graph, read_text
+from discomfy.workflows.graph import dangling_links, read_text
 from discomfy.workflows.library import WorkflowLibrary
 from discomfy.workflows.mapping import MappingReader
 from discomfy.workflows.model import WorkflowSpec
+from discomfy.workflows.source import load_graph
 
 log = logging.getLogger(__name__)
 
