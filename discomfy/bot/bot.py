@@ -39,6 +39,7 @@ EXTENSIONS = (
     "discomfy.bot.cogs.generate",
     "discomfy.bot.cogs.admin",
     "discomfy.bot.cogs.history",
+    "discomfy.bot.cogs.workflows",
 )
 HEARTBEAT_SECONDS = 15.0
 COMMANDS_KEY = "synced_commands"  # the fingerprint of the command tree Discord last received

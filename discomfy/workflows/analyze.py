@@ -444,7 +444,7 @@ def _other_inputs(graph: Graph, info: ObjectInfo, covered: set[InputRef]) -> lis
             if ref in covered or spec is None or ptype is None or is_link(value) or not _fits(ptype, value):
                 continue
             tunable = Tunable(
-                name=slug(name) or "value",
+                name=_param_name(name),
                 group=Group.OTHER,
                 type=ptype,
                 targets=(ref,),
@@ -455,6 +455,14 @@ def _other_inputs(graph: Graph, info: ObjectInfo, covered: set[InputRef]) -> lis
             )
             found.append(_with_server_limits(tunable, graph, info))
     return found
+
+
+def _param_name(input_name: str) -> str:
+    """A valid parameter name from an input name: lowercase, starts with a letter, at most 32, not `seed`."""
+    name = slug(input_name, limit=30)
+    if not name[:1].isalpha() or name == "seed":
+        name = f"p_{name}"[:32]
+    return name
 
 
 def _fits(ptype: ParamType, value: Any) -> bool:
