@@ -186,3 +186,10 @@ async def test_show_sends_the_mapping_privately(kit: BotKit) -> None:
     assert message["embeds"][0]["description"].startswith("```yaml\n")
     assert "graph: img2img.json" in message["embeds"][0]["description"]
     assert [a["filename"] for a in message["attachments"]] == ["img2img.yaml"]
+
+
+async def test_workflow_names_are_autocompleted_for_admins_only(kit: BotKit) -> None:
+    for user, expected in ((ADMIN, ["img2img"]), (MEMBER, [])):
+        typing = payloads.autocomplete("workflow", "name", "img2", subcommand="show", user_id=user)
+        await payloads.dispatch_and_wait(kit.bot, typing)
+        assert [c["value"] for c in kit.discord.interaction(typing).autocomplete_choices or []] == expected

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from discomfy.workflows.errors import ConversionError
 from discomfy.workflows.graph import Graph, node_sort_key
@@ -50,8 +50,7 @@ class _Link:
     type: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Wire:
+class _Wire(NamedTuple):
     """A resolved input: the executable node and output slot it comes from."""
 
     node: str

@@ -154,17 +154,19 @@ def dynamic_prompt(text: str, choose: Callable[[list[str]], str] = random.choice
     result: list[str] = []
     index = 0
     while index < len(source):
-        char = source[index]
-        index += 1
-        if char == "\\":
-            result.append("\\" + source[index : index + 1])
-            index += 1
-        elif char == "{":
+        token, index = _token(source, index)
+        if token == "{":
             options, index = _choice_block(source, index)
-            result.append(dynamic_prompt(choose(options), choose))
-        else:
-            result.append(char)
+            token = dynamic_prompt(choose(options), choose)
+        result.append(token)
     return re.sub(r"\\([{}|])", r"\1", "".join(result))
+
+
+def _token(text: str, index: int) -> tuple[str, int]:
+    """The character at `index` (a backslash together with the one it escapes), and where the next one starts."""
+    if text[index] == "\\":
+        return text[index : index + 2], index + 2
+    return text[index], index + 1
 
 
 def _choice_block(text: str, index: int) -> tuple[list[str], int]:
@@ -173,22 +175,14 @@ def _choice_block(text: str, index: int) -> tuple[list[str], int]:
     current: list[str] = []
     depth = 0
     while index < len(text):
-        char = text[index]
-        index += 1
-        if char == "\\":
-            current.append("\\" + text[index : index + 1])
-            index += 1
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            if not depth:
-                break
-            depth -= 1
-        elif char == "|" and not depth:
+        token, index = _token(text, index)
+        if token == "}" and not depth:
+            break
+        if token == "|" and not depth:
             options.append("".join(current))
             current = []
             continue
-        current.append(char)
+        depth += {"{": 1, "}": -1}.get(token, 0)
+        current.append(token)
     options.append("".join(current))
     return options, index

@@ -146,15 +146,10 @@ class WorkflowCog(commands.GroupCog, group_name="workflow", group_description="M
 
     @remove.autocomplete("name")
     @show.autocomplete("name")
-    async def _names(
-        self, interaction: discord.Interaction[DiscomfyBot], current: str
-    ) -> list[app_commands.Choice[str]]:
-        if interaction.user not in self.bot.admins:  # autocomplete does not run the command's checks
-            return []
-        return [
-            app_commands.Choice(name=f"{spec.name} · {spec.title}"[:CHOICE_TEXT], value=spec.name)
-            for spec in self.bot.workflows.matching(current)[:MAX_CHOICES]
-        ]
+    async def _names(self, interaction: discord.Interaction[DiscomfyBot], current: str) -> list[Any]:
+        """Workflow names for admins only (autocomplete does not run the command's checks)."""
+        specs = self.bot.workflows.matching(current, MAX_CHOICES) if interaction.user in self.bot.admins else ()
+        return [app_commands.Choice(name=f"{s.name} · {s.title}"[:CHOICE_TEXT], value=s.name) for s in specs]
 
 
 def added_embed(spec: WorkflowSpec, draft: Draft, server: str) -> discord.Embed:
