@@ -193,3 +193,14 @@ async def test_workflow_names_are_autocompleted_for_admins_only(kit: BotKit) -> 
         typing = payloads.autocomplete("workflow", "name", "img2", subcommand="show", user_id=user)
         await payloads.dispatch_and_wait(kit.bot, typing)
         assert [c["value"] for c in kit.discord.interaction(typing).autocomplete_choices or []] == expected
+
+
+async def test_an_api_format_file_is_added_as_it_is(kit: BotKit, folder: Path) -> None:
+    api = UI_SAVE.with_suffix(".api.json")
+    upload = kit.discord.add_attachment("sd15.api.json", api.read_bytes(), content_type="application/json")
+    _, message = await workflow(kit, "add", {"file": upload})
+    assert "Added Sd15 (`sd15`)" in text_of(message)
+    assert json.loads((folder / "sd15.json").read_text()) == json.loads(api.read_text())
+    assert "sd15" in kit.bot.workflows
+    _, again = await workflow(kit, "add", {"file": upload})
+    assert "a workflow called 'sd15' exists; remove it first" in text_of(again)

@@ -3,8 +3,9 @@
 The pairs in fixtures/workflows_ui were made by loading each UI file into ComfyUI's frontend (1.27.10, served by
 ComfyUI 0.3.64 on CPU), headless, and taking `(await app.graphToPrompt()).output`; constructs.json was written by
 hand to hold every construct, and group_node.json / subgraph.json are it after the frontend's own "Convert to
-group node" and "Convert to subgraph". templates/ holds workflow templates shipped with ComfyUI. object_info.json is
-that server's /object_info, cut to the classes the files use.
+group node" and "Convert to subgraph"; the *_mode2 / *_mode4 files mute or bypass nodes of those. templates/
+holds workflow templates shipped with ComfyUI. object_info.json is that server's /object_info, cut to the classes
+the files use. divergent/ holds the one case where DisComfy deliberately writes more than the frontend.
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def test_conversion_equals_the_frontends_export_api(name: str, info: ObjectInfo)
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_shipped_templates_convert_as_the_frontend_exports_them(name: str, info: ObjectInfo) -> None:
     assert _convert(f"templates/{name}", info) == _read(FIXTURES / "templates" / f"{name}.api.json")
+
+
+def test_a_group_node_fed_by_reroutes_or_a_primitive_keeps_what_the_frontend_loses(info: ObjectInfo) -> None:
+    """The frontend's legacy group nodes drop inner inputs wired from a Reroute or a PrimitiveNode outside the
+    group (ComfyUI then refuses the prompt: a required input is missing); DisComfy resolves them as it does
+    for every other node, and otherwise writes exactly what the frontend writes."""
+    for name, kept in (("group_sampler", {"model": ["4", 0]}), ("group_latent", {"width": 768, "height": 768})):
+        ours = _convert(f"divergent/{name}", info)
+        theirs = _read(FIXTURES / "divergent" / f"{name}.api.json")
+        assert ours["32:2"]["inputs"] == theirs["32:2"]["inputs"] | kept
+        assert {k: v for k, v in ours.items() if k != "32:2"} == {k: v for k, v in theirs.items() if k != "32:2"}
 
 
 def test_reroute_chains_and_bypassed_nodes_are_followed_to_the_real_source(info: ObjectInfo) -> None:
