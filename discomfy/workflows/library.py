@@ -16,28 +16,29 @@ class WorkflowLibrary:
     content at once with `replace`, so every reader sees either the old set or the new one, never a mix.
     """
 
-    __slots__ = ("_by_name", "_specs", "directory")
+    __slots__ = ("_state", "directory")
 
     def __init__(self, specs: Iterable[WorkflowSpec], directory: Path | None = None) -> None:
         self.directory = directory
-        self._specs: tuple[WorkflowSpec, ...] = ()
-        self._by_name: dict[str, WorkflowSpec] = {}
-        self._set(specs)
+        self._state = _state(specs)
 
     def __repr__(self) -> str:
         return f"WorkflowLibrary({', '.join(self.names)})"
 
-    def _set(self, specs: Iterable[WorkflowSpec]) -> None:
-        ordered = tuple(sorted(specs, key=lambda s: s.name))
-        self._specs, self._by_name = ordered, {spec.name: spec for spec in ordered}
-
     def replace(self, other: WorkflowLibrary) -> None:
-        """Take over `other`'s workflows (a reload): live for the next lookup and autocomplete."""
-        self._set(other.specs)
+        """Take over `other`'s workflows (a reload): live for the next lookup and autocomplete.
+
+        One attribute is assigned, so a reader on another thread sees the whole old set or the whole new one.
+        """
+        self._state = other._state
 
     @property
     def specs(self) -> tuple[WorkflowSpec, ...]:
-        return self._specs
+        return self._state[0]
+
+    @property
+    def _by_name(self) -> dict[str, WorkflowSpec]:
+        return self._state[1]
 
     def __iter__(self) -> Iterator[WorkflowSpec]:
         return iter(self.specs)
@@ -74,3 +75,8 @@ class WorkflowLibrary:
             elif needle in name or needle in title:
                 ranked.append((1, index, spec))
         return tuple(spec for _, _, spec in sorted(ranked, key=lambda r: r[:2])[:limit])
+
+
+def _state(specs: Iterable[WorkflowSpec]) -> tuple[tuple[WorkflowSpec, ...], dict[str, WorkflowSpec]]:
+    ordered = tuple(sorted(specs, key=lambda s: s.name))
+    return ordered, {spec.name: spec for spec in ordered}

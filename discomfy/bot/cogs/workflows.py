@@ -86,9 +86,13 @@ class WorkflowCog(commands.GroupCog, group_name="workflow", group_description="M
             )
         data = await file.read()
         (label, info), *_ = (await self.servers()).items()
-        draft = draft_workflow(data, filename=file.filename, name=name and name.strip(), info=info)
+        draft = await asyncio.to_thread(
+            draft_workflow, data, filename=file.filename, name=name and name.strip(), info=info
+        )
         async with self.changes:
-            spec = add_workflow(self.bot.workflows, draft, title=title, description=description, info=info)
+            spec = await asyncio.to_thread(
+                add_workflow, self.bot.workflows, draft, title=title, description=description, info=info
+            )
         log.info("/workflow add %s by %s", spec.name, interaction.user.id)
         view = AddedView(self, draft, interaction, info)
         await interaction.followup.send(embed=added_embed(spec, draft, label), view=view, ephemeral=True)
@@ -123,7 +127,7 @@ class WorkflowCog(commands.GroupCog, group_name="workflow", group_description="M
         info = await self.bot.comfy.object_info() if needs_node_list(library) else None
         async with self.changes:
             try:
-                reload_workflows(library, info)
+                await asyncio.to_thread(reload_workflows, library, info)
             except WorkflowLoadError as exc:
                 raise WorkflowsNotReloadedError(f"Nothing changed: the previous workflows stay live.\n{exc}") from exc
         log.info("/workflow reload by %s: %s", interaction.user.id, ", ".join(library.names))
@@ -138,7 +142,7 @@ class WorkflowCog(commands.GroupCog, group_name="workflow", group_description="M
     async def show(self, interaction: discord.Interaction[DiscomfyBot], name: str) -> None:
         """Show a workflow's mapping (its YAML), privately."""
         spec = self.bot.workflows.get(name)
-        text = mapping_text(spec)
+        text = await asyncio.to_thread(mapping_text, spec)
         body = excerpt(text, EMBED_DESCRIPTION - 20)
         embed = discord.Embed(title=f"{spec.title} (`{spec.name}`)", description=f"```yaml\n{body}\n```")
         upload = discord.File(io.BytesIO(text.encode("utf-8")), filename=spec.mapping_path.name)
@@ -235,7 +239,8 @@ class DescribeModal(discord.ui.Modal):
             return
         await interaction.response.defer(ephemeral=True)
         async with view.cog.changes:
-            spec = add_workflow(
+            spec = await asyncio.to_thread(
+                add_workflow,
                 view.cog.bot.workflows,
                 view.draft,
                 title=self.title_input.value.strip(),
@@ -267,7 +272,7 @@ class ConfirmRemoveView(PrivatePanel):
         library = self.cog.bot.workflows
         info = await self.cog.bot.comfy.object_info() if needs_node_list(library) else None
         async with self.cog.changes:
-            spec = remove_workflow(library, self.name, info)
+            spec = await asyncio.to_thread(remove_workflow, library, self.name, info)
         log.info("/workflow remove %s by %s", spec.name, interaction.user.id)
         text = f"Removed **{spec.title}** (`{spec.name}`). {len(library)} workflow(s) remain."
         await interaction.response.edit_message(embed=discord.Embed(description=text), view=None)
