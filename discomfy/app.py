@@ -14,13 +14,15 @@ from collections.abc import AsyncIterator
 
 from discomfy.bot.bot import DiscomfyBot
 from discomfy.bot.controls import JobControls
-from discomfy.comfy import ComfyService
+from discomfy.comfy import ComfyError, ComfyService
+from discomfy.comfy.object_info import ObjectInfo
 from discomfy.config import Config
 from discomfy.jobs import JobManager
 from discomfy.policy import ContentPolicy
 from discomfy.store import JobStore
 from discomfy.store.settings import SettingsStore
 from discomfy.workflows import load_workflows
+from discomfy.workflows.loader import has_ui_graphs
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +34,29 @@ async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIte
     `store` lets a caller keep one open job store across several bots (a restart in a test); by default the
     bot opens `storage.database` itself.
     """
-    workflows = load_workflows(config.workflows.directory)
-    log.info("Loaded %d workflow(s): %s", len(workflows), ", ".join(workflows.names))
     async with contextlib.AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(JobStore(config.storage.database))
         comfy = await stack.enter_async_context(ComfyService(config.comfy, client_id=await store.client_id()))
+        workflows = load_workflows(config.workflows.directory, await _node_list_if_needed(config, comfy))
+        log.info("Loaded %d workflow(s): %s", len(workflows), ", ".join(workflows.names))
         jobs = JobManager(comfy, workflows, store, config.limits)
         policy = ContentPolicy(SettingsStore(store), workflows, default_workflow=config.workflows.default)
         bot = await stack.enter_async_context(
             DiscomfyBot(config, comfy, jobs, workflows, controls=JobControls(), policy=policy)
         )
         yield bot
+
+
+async def _node_list_if_needed(config: Config, comfy: ComfyService) -> ObjectInfo | None:
+    """ComfyUI's node list when the workflows folder holds UI-format saves, which are converted with it."""
+    if not has_ui_graphs(config.workflows.directory):
+        return None
+    try:
+        return await comfy.object_info()
+    except ComfyError as exc:
+        log.warning("Cannot read ComfyUI's node list to convert the UI-format workflows: %s", exc.for_log)
+        return None
 
 
 async def run(config: Config) -> None:

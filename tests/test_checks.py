@@ -301,3 +301,32 @@ def test_python_m_discomfy_check_prints_the_same_report(
     assert report.startswith("DisComfy self-check")
     assert "limits.max_count" in report
     assert "not checked: fix the config first" in report
+
+
+UI_SAVE = Path(__file__).resolve().parent / "fixtures" / "workflows_ui" / "templates" / "default.json"
+
+
+async def test_a_ui_format_save_in_the_folder_is_converted_with_the_servers_node_list(
+    fake_comfy: FakeComfy, workflows_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_comfy.models.setdefault("checkpoints", []).append("v1-5-pruned-emaonly-fp16.safetensors")
+    shutil.copy(UI_SAVE, workflows_dir / "saved.json")
+    (workflows_dir / "saved.yaml").write_text(
+        "graph: saved.json\nparameters:\n  prompt: {node: '6', input: text, type: str, required: true}\n"
+    )
+    await run_checks(write_config(tmp_path, fake_comfy.url, workflows_dir))
+    workflows = section(capsys.readouterr().out, "Workflows")
+    assert "✓ 2 workflow(s) loaded" in workflows
+    assert "saved" in workflows
+
+
+async def test_a_ui_format_save_without_the_server_says_it_needs_one(
+    closed_url: str, workflows_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(UI_SAVE, workflows_dir / "saved.json")
+    (workflows_dir / "saved.yaml").write_text("graph: saved.json\n")
+    code = await run_checks(write_config(tmp_path, closed_url, workflows_dir))
+    assert code == 1
+    workflows = section(capsys.readouterr().out, "Workflows")
+    assert "saved.json: this is a UI-format workflow" in workflows
+    assert "needs the ComfyUI server's node list" in workflows

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import sys
 from pathlib import Path
 
+from testing.cli import run_discomfy
 from testing.comfy_server import FakeComfy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,28 +20,11 @@ GRAPH = {
 }
 
 
-async def start_cli(*args: str, cwd: Path) -> asyncio.subprocess.Process:
-    """`python -m discomfy ARGS` in `cwd`, its output piped."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "discomfy",
-        *args,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-    )
-
-
-async def run_command(*args: str, cwd: Path) -> tuple[int, str, str]:
-    process = await start_cli(*args, cwd=cwd)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, out.decode(), err.decode()
+UI_TEMPLATE = Path(__file__).parent / "fixtures" / "workflows_ui" / "templates" / "default.json"
 
 
 async def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
-    return await run_command("run", *args, cwd=cwd)
+    return await run_discomfy("run", *args, cwd=cwd)
 
 
 async def test_run_writes_outputs_and_prints_their_paths(fake_comfy: FakeComfy, tmp_path: Path):
@@ -79,12 +61,28 @@ async def test_run_reports_a_rejected_workflow_in_plain_words(fake_comfy: FakeCo
     assert "node 3 (TestSampler), input 'steps'" in err
 
 
-async def test_run_refuses_a_ui_format_export_with_advice(tmp_path: Path):
+async def test_a_ui_format_workflow_needs_the_server_to_be_converted(tmp_path: Path):
     workflow = tmp_path / "ui.json"
     workflow.write_text(json.dumps({"nodes": [], "links": [], "version": 0.4}))
     code, _, err = await run_cli(str(workflow), "--url", "http://127.0.0.1:9", cwd=tmp_path)
-    assert code == 2
-    assert "Export (API)" in err
+    assert code == 3
+    assert "cannot read the node list of ComfyUI at http://127.0.0.1:9" in err
+
+
+async def test_run_converts_a_ui_format_save_with_the_servers_node_list(fake_comfy: FakeComfy, tmp_path: Path):
+    workflow = tmp_path / "ui.json"
+    workflow.write_text(UI_TEMPLATE.read_text(encoding="utf-8"))
+    code, _out, err = await run_cli(
+        *(str(workflow), "--url", fake_comfy.url, "--out", str(tmp_path / "out"), "--seed", "7"),
+        *("--set", "4.ckpt_name=v1-5-pruned-emaonly.safetensors"),
+        cwd=tmp_path,
+    )
+    assert code == 0, err
+    posted = next(r.json for r in fake_comfy.requests if r.method == "POST" and r.path.endswith("/prompt"))
+    expected = json.loads(UI_TEMPLATE.with_suffix(".api.json").read_text(encoding="utf-8"))
+    expected["3"]["inputs"]["seed"] = 7
+    expected["4"]["inputs"]["ckpt_name"] = "v1-5-pruned-emaonly.safetensors"
+    assert posted["prompt"] == expected
 
 
 async def test_an_explicit_set_on_a_seed_input_wins_over_a_fresh_seed(fake_comfy: FakeComfy, tmp_path: Path):

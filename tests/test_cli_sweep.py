@@ -8,9 +8,10 @@ import json
 import signal
 from pathlib import Path
 
+from testing.cli import run_discomfy as run_cli
+from testing.cli import start_discomfy as start_cli
 from testing.comfy_server import FakeComfy
-from tests.test_cli_run import GRAPH, start_cli
-from tests.test_cli_run import run_command as run_cli
+from tests.test_cli_run import GRAPH
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = "workflow: wf.json\nstrategy: lhs\nsamples: 4\nrng_seed: 8\nparameters: {3.steps: {min: 1, max: 9}}\nout: out\n"

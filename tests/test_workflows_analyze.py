@@ -31,6 +31,7 @@ from discomfy.workflows.model import WorkflowSpec
 
 ROOT = Path(__file__).parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
+OFFLINE = ("--url", "http://127.0.0.1:9")  # no server: DisComfy's own guesses
 GRAPHS = sorted([*(ROOT / "workflows").glob("*.json"), *FIXTURES.glob("*.json")], key=lambda p: p.name)
 API_GRAPHS = [p for p in GRAPHS if p.name not in ("ui_format.json", "object_info.json")]
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -216,7 +217,7 @@ def flux_copy(tmp_path: Path) -> Path:
 def test_analyze_prints_groups_and_writes_the_mapping_beside_the_json(
     flux_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["analyze", str(flux_copy)]) == 0
+    assert main(["analyze", str(flux_copy), *OFFLINE]) == 0
     out = capsys.readouterr().out
     for heading in ("Seeds (", "Prompts:", "Sampling:", "Resolution:", "Models and LoRAs:"):
         assert heading in out
@@ -230,15 +231,15 @@ def test_analyze_prints_groups_and_writes_the_mapping_beside_the_json(
 def test_analyze_keeps_an_existing_mapping_unless_forced(flux_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mapping = flux_copy.with_suffix(".yaml")
     mapping.write_text("# mine\n", encoding="utf-8")
-    assert main(["analyze", str(flux_copy)]) == 0
+    assert main(["analyze", str(flux_copy), *OFFLINE]) == 0
     assert "exists; left as it is (--force replaces it)" in capsys.readouterr().out
     assert mapping.read_text() == "# mine\n"
-    assert main(["analyze", str(flux_copy), "--force"]) == 0
+    assert main(["analyze", str(flux_copy), "--force", *OFFLINE]) == 0
     assert mapping.read_text().startswith("# DisComfy mapping for flux_lora_hires.json")
 
 
 def test_analyze_no_write_only_prints(flux_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["analyze", str(flux_copy), "--no-write"]) == 0
+    assert main(["analyze", str(flux_copy), "--no-write", *OFFLINE]) == 0
     assert "Prompts:" in capsys.readouterr().out
     assert not flux_copy.with_suffix(".yaml").exists()
 
@@ -246,7 +247,7 @@ def test_analyze_no_write_only_prints(flux_copy: Path, capsys: pytest.CaptureFix
 def test_analyze_writes_to_another_folder_with_a_relative_graph_path(flux_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "maps" / "flux.yaml"
     out.parent.mkdir()
-    assert main(["analyze", str(flux_copy), "--output", str(out), "--name", "flux"]) == 0
+    assert main(["analyze", str(flux_copy), "--output", str(out), "--name", "flux", *OFFLINE]) == 0
     assert "graph: ../flux_lora_hires.json" in out.read_text()
     assert load_workflows(out.parent).get("flux").graph_path.name == "flux_lora_hires.json"
 
@@ -257,23 +258,23 @@ def test_analyze_uses_a_saved_object_info_for_choices(flux_copy: Path, capsys: p
     assert "dpmpp_2m_sde" in flux_copy.with_suffix(".yaml").read_text()
 
 
-def test_analyze_refuses_a_ui_format_file_with_export_api_advice(
+def test_analyze_of_a_ui_format_file_without_the_server_says_it_needs_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["analyze", str(FIXTURES / "ui_format.json"), "--no-write"]) == 2
+    assert main(["analyze", str(FIXTURES / "ui_format.json"), "--no-write", *OFFLINE]) == 2
     err = capsys.readouterr().err
-    assert "UI-format workflow" in err
-    assert "Workflow menu > Export (API)" in err
+    assert "cannot read the node list of ComfyUI at http://127.0.0.1:9" in err
+    assert "--object-info FILE" in err
 
 
 def test_analyze_refuses_a_bad_name(flux_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["analyze", str(flux_copy), "--name", "Not Valid"]) == 2
+    assert main(["analyze", str(flux_copy), "--name", "Not Valid", *OFFLINE]) == 2
     assert "--name 'Not Valid'" in capsys.readouterr().err
 
 
 def test_python_dash_m_discomfy_analyze_runs(flux_copy: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "discomfy", "analyze", str(flux_copy), "--no-write"],
+        [sys.executable, "-m", "discomfy", "analyze", str(flux_copy), "--no-write", *OFFLINE],
         capture_output=True,
         text=True,
         cwd=ROOT,

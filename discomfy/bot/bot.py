@@ -43,6 +43,7 @@ EXTENSIONS = (
     "discomfy.bot.cogs.admin",
     "discomfy.bot.cogs.history",
     "discomfy.bot.cogs.settings",
+    "discomfy.bot.cogs.workflows",
 )
 HEARTBEAT_SECONDS = 15.0
 COMMANDS_KEY = "synced_commands"  # the fingerprint of the command tree Discord last received

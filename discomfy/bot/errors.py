@@ -58,6 +58,10 @@ class MissingChannelPermissionsError(DiscomfyError):
     """The bot could answer the command but could not keep the job's message up to date in this channel."""
 
 
+class WorkflowsNotReloadedError(DiscomfyError):
+    """/workflow reload found problems: the message lists them all and says the previous set stays live."""
+
+
 class OthersHistoryError(app_commands.CheckFailure):
     """A member who is not an admin asked for someone else's history."""
 

@@ -20,6 +20,7 @@ import aiohttp
 import discord
 
 from discomfy.bot.permissions import BOT_PERMISSION_NAMES, BOT_PERMISSIONS
+from discomfy.cli.server import fetch_object_info
 from discomfy.comfy import ComfyConnectionError, ComfyError, ComfyHTTPError, ComfyService
 from discomfy.comfy.client import ComfyClient
 from discomfy.comfy.object_info import ObjectInfo
@@ -27,7 +28,7 @@ from discomfy.config import DEFAULT_CONFIG_PATH, Config, InvalidConfigError, loa
 from discomfy.config.errors import ConfigError
 from discomfy.workflows import check_against_object_info, load_workflows
 from discomfy.workflows.errors import WorkflowLoadError
-from discomfy.workflows.loader import MAPPING_SUFFIXES, read_workflow
+from discomfy.workflows.loader import MAPPING_SUFFIXES, has_ui_graphs, read_workflow
 
 if TYPE_CHECKING:
     from discomfy.comfy import ComfySettings
@@ -84,7 +85,7 @@ async def run_checks(
             comfy_section.warn("not checked: fix the config first")
             specs: list[WorkflowSpec] = []
         else:
-            specs = check_workflows(config, workflow_section)
+            specs = check_workflows(config, workflow_section, await _node_list_for_ui_saves(config))
             await check_comfy(config.comfy, specs, comfy_section)
     sections = (config_section, token_section, workflow_section, comfy_section)
     problems = sum(s.problems for s in sections)
@@ -212,18 +213,29 @@ def invite_url(application_id: int | None) -> str:
 # ---- workflows ---------------------------------------------------------------------------------
 
 
-def check_workflows(config: Config, section: Section) -> list[WorkflowSpec]:
+async def _node_list_for_ui_saves(config: Config) -> ObjectInfo | None:
+    """ComfyUI's node list if the folder holds UI-format saves (they are converted with it), else None."""
+    if not has_ui_graphs(config.workflows.directory):
+        return None
+    settings = config.comfy.model_copy(update={"request_timeout": min(config.comfy.request_timeout, CHECK_TIMEOUT)})
+    try:
+        return await fetch_object_info(settings)
+    except ComfyError:
+        return None  # each UI-format file then says that it needs the server; the ComfyUI section says why
+
+
+def check_workflows(config: Config, section: Section, info: ObjectInfo | None = None) -> list[WorkflowSpec]:
     """Load the workflows folder, report every problem, and return the workflows that did load."""
     directory = config.workflows.directory
     try:
-        specs = list(load_workflows(directory))
+        specs = list(load_workflows(directory, info))
     except WorkflowLoadError as exc:
         hint = (
             () if directory.is_dir() else ("Set workflows.directory in config.yaml to the folder with your workflows.",)
         )
         for problem in exc.problems:
             section.problem(str(problem), *hint)
-        specs = _loadable_specs(directory)
+        specs = _loadable_specs(directory, info)
     if not specs and not section.problems:
         section.problem(
             f"no workflows in {directory}",
@@ -239,12 +251,12 @@ def check_workflows(config: Config, section: Section) -> list[WorkflowSpec]:
     return specs
 
 
-def _loadable_specs(directory: Path) -> list[WorkflowSpec]:
+def _loadable_specs(directory: Path, info: ObjectInfo | None) -> list[WorkflowSpec]:
     """The workflows that load on their own, so the server check still covers them."""
     if not directory.is_dir():
         return []
     paths = sorted(p for p in directory.iterdir() if p.suffix in MAPPING_SUFFIXES and p.is_file())
-    return [spec for path in paths if (spec := read_workflow(path)[0]) is not None]
+    return [spec for path in paths if (spec := read_workflow(path, info)[0]) is not None]
 
 
 # ---- ComfyUI -----------------------------------------------------------------------------------

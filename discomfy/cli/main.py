@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from discomfy import __version__
 from discomfy.cli.analyze import add_analyze_command
 from discomfy.cli.check import add_check_command
+from discomfy.cli.convert import add_convert_command
 from discomfy.cli.run import add_run_command
 from discomfy.cli.sweep import add_sweep_command
 from discomfy.log import setup_logging
@@ -16,6 +17,7 @@ Subparsers = argparse._SubParsersAction  # argparse exposes no public name for i
 SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_analyze_command,
     add_check_command,
+    add_convert_command,
     add_run_command,
     add_sweep_command,
 )

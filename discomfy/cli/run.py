@@ -11,9 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from dotenv import load_dotenv
-from pydantic import ValidationError
-
+from discomfy.cli.server import (
+    ServerUnavailableError,
+    add_server_options,
+    comfy_settings,
+    fetch_object_info,
+    unreachable,
+)
 from discomfy.comfy import (
     ComfyConnectionError,
     ComfyError,
@@ -29,12 +33,10 @@ from discomfy.comfy import (
     WorkflowRejectedError,
 )
 from discomfy.comfy.cache import cache_note
-from discomfy.config import DEFAULT_CONFIG_PATH, Config, load_config
 from discomfy.errors import DiscomfyError
 from discomfy.progress import progress_bar
-from discomfy.workflows import apply_overrides, find_seed_inputs, load_graph, randomize_seeds
-
-DEFAULT_URL = "http://127.0.0.1:8188"
+from discomfy.workflows import apply_overrides, find_seed_inputs, is_ui_format, load_graph, randomize_seeds
+from discomfy.workflows.graph import read_json
 
 
 def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,8 +60,7 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     parser.add_argument("--seed", type=int, help="seed for every seed input (default: a fresh random one)")
     parser.add_argument("--out", type=Path, default=Path("output"), help="where to write outputs (default: output/)")
-    parser.add_argument("--url", help=f"ComfyUI URL (default: comfy.url from --config, else {DEFAULT_URL})")
-    parser.add_argument("--config", type=Path, help="config.yaml to read comfy.url and timeouts from")
+    add_server_options(parser, object_info=False)
     parser.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     parser.set_defaults(handler=run_command)
 
@@ -67,8 +68,8 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 def run_command(args: argparse.Namespace) -> int:
     """Entry point of `run`: returns the process exit code."""
     try:
-        settings = _settings(args)
-        graph = load_graph(args.workflow)
+        settings = comfy_settings(args, download_dir=args.out.resolve())
+        graph = _read_graph(args.workflow, settings)
         overrides = _parse_overrides(args.overrides)
         set_seeds = [ref for ref in find_seed_inputs(graph) if str(ref) in overrides]
         if set_seeds and args.seed is not None:
@@ -77,6 +78,11 @@ def run_command(args: argparse.Namespace) -> int:
         if overrides:
             graph = apply_overrides(graph, overrides)
         graph, seeds = randomize_seeds(graph, seed=args.seed, keep=set_seeds)
+    except ServerUnavailableError as exc:
+        sys.stderr.write(
+            f"error: {exc}\nA UI-format workflow is converted with the server's node list; is ComfyUI running?\n"
+        )
+        return 3
     except DiscomfyError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -102,34 +108,14 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def unreachable(error: ComfyConnectionError) -> int:
-    """Say where ComfyUI was looked for and how to point elsewhere; the exit code for it."""
-    sys.stderr.write(
-        f"error: {error.for_log}\nIs ComfyUI running there? Use --url URL, or set comfy.url in config.yaml.\n"
-    )
-    return 3
-
-
-def _settings(args: argparse.Namespace) -> ComfySettings:
-    return comfy_settings(load_cli_config(args), args.url, args.out.resolve())
-
-
-def load_cli_config(args: argparse.Namespace) -> Config:
-    """config.yaml (--config, else the default path when it exists), with credentials from the environment or .env."""
-    load_dotenv()
-    return load_config(args.config or DEFAULT_CONFIG_PATH)
-
-
-def comfy_settings(config: Config, url: str | None, download_dir: Path) -> ComfySettings:
-    """The bot's own ComfyUI settings, with --url (checked as the config's comfy.url is) and a download folder."""
-    values = {**dict(config.comfy), "download_dir": download_dir}
-    if url is not None:
-        values["url"] = url
+def _read_graph(path: Path, settings: ComfySettings) -> dict[str, Any]:
+    """The workflow as an API graph; a UI-format save is converted with the server's node list."""
+    if not is_ui_format(read_json(path)):
+        return load_graph(path)
     try:
-        return ComfySettings(**values)
-    except ValidationError as exc:
-        reasons = "; ".join(str(error["msg"]) for error in exc.errors())  # never the input: it may hold a password
-        raise DiscomfyError(f"--url: {reasons}") from None
+        return load_graph(path, asyncio.run(fetch_object_info(settings)))
+    except ComfyError as exc:
+        raise ServerUnavailableError(f"cannot read the node list of ComfyUI at {settings.url} ({exc})") from exc
 
 
 def _parse_overrides(items: list[str]) -> dict[str, str]:

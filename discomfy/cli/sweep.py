@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from discomfy.cli.run import DEFAULT_URL, StatusLine, comfy_settings, load_cli_config, unreachable
+from discomfy.cli.run import StatusLine
+from discomfy.cli.server import add_server_options, comfy_settings, load_cli_config, unreachable
 from discomfy.comfy import ComfyConnectionError, ComfyService
 from discomfy.comfy.cache import CacheUse
 from discomfy.comfy.object_info import ObjectInfo
@@ -43,8 +44,7 @@ def add_sweep_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the sweep in this folder")
     parser.add_argument("--new", action="store_true", help="start afresh even if this file has an unfinished sweep")
     parser.add_argument("--dry-run", action="store_true", help="check the file and print the plan; submit nothing")
-    parser.add_argument("--url", help=f"ComfyUI URL (default: comfy.url from --config, else {DEFAULT_URL})")
-    parser.add_argument("--config", type=Path, help="config.yaml to read comfy.url and the workflows folder from")
+    add_server_options(parser, object_info=False)
     parser.set_defaults(handler=sweep_command)
     sheet = subparsers.add_parser(
         "sheet",
@@ -86,7 +86,7 @@ async def _sweep(args: argparse.Namespace, out: TextIO) -> int:
         return await _run(found, found.load_plan(), config, args, out, in_flight=spec.in_flight)
     folder = SweepFolder.new(spec.out, spec.workflow)
     client_id = uuid.uuid4().hex
-    settings = comfy_settings(config, args.url, folder.downloads.resolve())
+    settings = comfy_settings(args, config, download_dir=folder.downloads.resolve())
     async with ComfyService(settings, client_id=client_id) as comfy:
         info = await _object_info(comfy, out, required=not args.dry_run)
         workflow = resolve_workflow(spec.workflow, base=args.file.parent, workflows_dir=config.workflows.directory)
@@ -106,7 +106,7 @@ async def _run(
 ) -> int:
     """Resume a sweep folder: its own client_id, so ComfyUI's messages for the prompts it left reach us."""
     state = SweepState.open(folder.root, (run.index for run in plan.runs))
-    settings = comfy_settings(config, args.url, folder.downloads.resolve())
+    settings = comfy_settings(args, config, download_dir=folder.downloads.resolve())
     out.write(f"{plan.describe()}\nSweep folder: {folder.root}\n{_estimate(state)}\n")
     async with ComfyService(settings, client_id=state.client_id) as comfy:
         await comfy.system_stats()  # fail fast, with the URL, when ComfyUI is not there

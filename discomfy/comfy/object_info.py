@@ -11,6 +11,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _SECTIONS = ("required", "optional", "hidden")
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -30,7 +31,20 @@ class InputSpec:
     @property
     def is_widget(self) -> bool:
         """True for inputs that take a constant (a widget in the UI), not only a link."""
-        return self.type in {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+        return self.type in WIDGET_TYPES and not self.options.get("forceInput")
+
+    @property
+    def step(self) -> float | None:
+        return _number(self.options.get("step"))
+
+    @property
+    def tooltip(self) -> str:
+        tooltip = self.options.get("tooltip")
+        return tooltip if isinstance(tooltip, str) else ""
+
+    @property
+    def multiline(self) -> bool:
+        return self.type == "STRING" and bool(self.options.get("multiline"))
 
 
 class ObjectInfo:
@@ -60,6 +74,26 @@ class ObjectInfo:
         """Every declared input (required, optional, hidden) of a class; empty if it is unknown."""
         sections = self._sections(class_type)
         return tuple(name for section in _SECTIONS for name in sections.get(section, _EMPTY))
+
+    def inputs(self, class_type: str) -> tuple[InputSpec, ...]:
+        """The required, then the optional inputs of a class, in the server's order (the UI's widget order)."""
+        sections = self._sections(class_type)
+        return tuple(
+            _parse_input(name, section, raw)
+            for section in _SECTIONS[:2]
+            if isinstance(entries := sections.get(section, _EMPTY), Mapping)
+            for name, raw in entries.items()
+        )
+
+    def display_name(self, class_type: str) -> str:
+        """The title the UI gives a new node of this class (what Export (API) writes as `_meta.title`)."""
+        name = self._classes.get(class_type, _EMPTY).get("display_name")
+        return name if isinstance(name, str) and name else class_type
+
+    def python_module(self, class_type: str) -> str:
+        """Where the server loaded the class from, e.g. `nodes` or `custom_nodes.ComfyUI-KJNodes`."""
+        module = self._classes.get(class_type, _EMPTY).get("python_module")
+        return module if isinstance(module, str) else ""
 
     def required_inputs(self, class_type: str) -> tuple[str, ...]:
         return tuple(self._sections(class_type).get("required", _EMPTY))

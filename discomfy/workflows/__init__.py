@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from discomfy.workflows.analyze import Analysis, Group, Tunable, analyze_graph
 from discomfy.workflows.check import check_against_object_info
-from discomfy.workflows.graph import Graph, InputRef, load_graph, parse_graph
+from discomfy.workflows.convert import convert_ui_workflow, is_ui_format
+from discomfy.workflows.graph import Graph, InputRef, parse_graph
 from discomfy.workflows.library import WorkflowLibrary
 from discomfy.workflows.loader import load_workflow, load_workflows
 from discomfy.workflows.model import (
@@ -22,6 +23,7 @@ from discomfy.workflows.seeds import (
     randomize_seeds,
     sweep_seeds,
 )
+from discomfy.workflows.source import graph_from_data, load_graph
 from discomfy.workflows.template import render_report, render_template
 
 __all__ = [
@@ -41,7 +43,10 @@ __all__ = [
     "apply_overrides",
     "build_workflow",
     "check_against_object_info",
+    "convert_ui_workflow",
     "find_seed_inputs",
+    "graph_from_data",
+    "is_ui_format",
     "load_graph",
     "load_workflow",
     "load_workflows",

@@ -29,11 +29,12 @@ from discomfy.workflows.graph import (
     node_title,
     sorted_nodes,
 )
+from discomfy.workflows.mapping import slug
 from discomfy.workflows.model import ParamType
 from discomfy.workflows.seeds import find_seed_inputs
 
 if TYPE_CHECKING:
-    from discomfy.comfy.object_info import ObjectInfo
+    from discomfy.comfy.object_info import InputSpec, ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Group(enum.StrEnum):
     MODELS = "models and LoRAs"
     IMAGES = "input images"
     VIDEO = "video and other"
+    OTHER = "other inputs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +140,19 @@ _POSITIVE, _NEGATIVE = "positive", "negative"
 
 
 def analyze_graph(graph: Graph, object_info: ObjectInfo | None = None) -> Analysis:
-    """Propose seeds and parameters for any API-format graph (pure; `object_info` adds choices)."""
+    """Propose seeds and parameters for any API-format graph (pure).
+
+    With the server's `object_info`, every input gets the server's type, limits, step, choices and tooltip,
+    multiline text inputs of any node become prompts, and the inputs no rule knows are offered too.
+    """
     roles = conditioning_roles(graph)
     seeds = find_seed_inputs(graph)
-    found = [*_prompts(graph, roles), *_images(graph), *_by_rule(graph), *_loras(graph)]
+    found = [*_prompts(graph, roles, object_info), *_images(graph), *_by_rule(graph), *_loras(graph)]
     found = [t for t in found if not set(t.targets) & set(seeds)]  # seeds are not parameters
     if object_info is not None:
-        found = [_with_server_choices(t, graph, object_info) for t in found]
+        found = [_with_server_limits(t, graph, object_info) for t in found]
+        covered = {ref for t in found for ref in t.targets} | set(seeds)
+        found += _other_inputs(graph, object_info, covered)
     tunables = _name_uniquely(_merge(found))
     order = list(Group)
     tunables.sort(key=lambda t: order.index(t.group))
@@ -193,14 +201,15 @@ def _is_text_encoder(node: Mapping[str, Any]) -> bool:
     return is_link(node["inputs"].get("clip")) or "textencode" in cls or "prompt" in cls
 
 
-def _prompts(graph: Graph, roles: Mapping[str, set[str]]) -> list[Tunable]:
+def _prompts(graph: Graph, roles: Mapping[str, set[str]], info: ObjectInfo | None) -> list[Tunable]:
     seen: dict[InputRef, Tunable] = {}
     for node_id, node in sorted_nodes(graph):
-        if not _is_text_encoder(node):
+        multiline = _multiline_inputs(node, info)
+        if not multiline and not _is_text_encoder(node):
             continue
         negative = roles[node_id] == {_NEGATIVE}
         for name, value in node["inputs"].items():
-            if name not in PROMPT_INPUTS:
+            if name not in multiline and (name not in PROMPT_INPUTS or not _is_text_encoder(node)):
                 continue
             ref = _string_at(graph, InputRef(node_id, name), value)
             if ref is None or ref in seen:
@@ -219,6 +228,18 @@ def _prompts(graph: Graph, roles: Mapping[str, set[str]]) -> list[Tunable]:
             )
     prompts = list(seen.values())
     return sorted(prompts, key=lambda t: t.name != "prompt")
+
+
+def _multiline_inputs(node: Mapping[str, Any], info: ObjectInfo | None) -> frozenset[str]:
+    """The node's inputs the server declares as multiline text: prompts, whatever the node is called."""
+    if info is None:
+        return frozenset()
+    found = set()
+    for name in node["inputs"]:
+        spec = info.input_spec(node["class_type"], name)
+        if spec is not None and spec.multiline:
+            found.add(name)
+    return frozenset(found)
 
 
 def _string_at(graph: Graph, ref: InputRef, value: Any) -> InputRef | None:
@@ -368,16 +389,90 @@ def _name_uniquely(tunables: list[Tunable]) -> list[Tunable]:
     return named
 
 
-def _with_server_choices(tunable: Tunable, graph: Graph, info: ObjectInfo) -> Tunable:
-    """Offer what the server has, keeping the graph's value so the template loads as is."""
-    if tunable.type is not ParamType.CHOICE:
+def _with_server_limits(tunable: Tunable, graph: Graph, info: ObjectInfo) -> Tunable:
+    """The server's limits, step, choices and tooltip, widened only to keep the graph's own value valid."""
+    specs = [spec for ref in tunable.targets if (spec := info.input_spec(graph[ref.node]["class_type"], ref.input))]
+    if not specs:
         return tunable
-    ref = tunable.targets[0]
-    offered = info.choices(graph[ref.node]["class_type"], ref.input)
-    if not offered:
-        return tunable
-    choices = tuple(dict.fromkeys([tunable.value, *(str(c) for c in offered)]))
-    return replace(tunable, choices=choices)
+    changes: dict[str, Any] = {}
+    if tooltip := specs[0].tooltip:
+        changes["description"] = tooltip
+    if tunable.type is ParamType.CHOICE:
+        offered = specs[0].choices
+        if offered:
+            changes["choices"] = tuple(dict.fromkeys([tunable.value, *(str(c) for c in offered)]))
+    elif tunable.type in (ParamType.INT, ParamType.FLOAT) and isinstance(tunable.value, int | float):
+        changes.update(_numeric_limits(specs, tunable.value, integer=tunable.type is ParamType.INT))
+    return replace(tunable, **changes)
+
+
+def _numeric_limits(specs: list[InputSpec], value: float, *, integer: bool) -> dict[str, Any]:
+    """The tightest of the targets' declared limits, and an INT step when the value is on it."""
+    limits: dict[str, Any] = {}
+    lows = [spec.min for spec in specs if spec.min is not None]
+    highs = [spec.max for spec in specs if spec.max is not None]
+    if lows:
+        limits["min"] = min(max(lows), value)
+    if highs:
+        limits["max"] = max(min(highs), value)
+    steps = [int(spec.step) for spec in specs if spec.step is not None and float(spec.step).is_integer()]
+    step = max(steps, default=1)
+    if integer and step > 1 and int(value) % step == 0:
+        limits["multiple_of"] = step
+    return limits
+
+
+_SERVER_TYPES: Mapping[str, ParamType] = {
+    "INT": ParamType.INT,
+    "FLOAT": ParamType.FLOAT,
+    "BOOLEAN": ParamType.BOOL,
+    "COMBO": ParamType.CHOICE,
+    "STRING": ParamType.STR,
+}
+
+
+def _other_inputs(graph: Graph, info: ObjectInfo, covered: set[InputRef]) -> list[Tunable]:
+    """Every other constant input the server declares, typed by it: numbers and switches of custom nodes
+    proposed live, the rest commented out."""
+    found: list[Tunable] = []
+    for node_id, node in sorted_nodes(graph):
+        custom = info.python_module(node["class_type"]).startswith("custom_nodes")
+        for name, value in node["inputs"].items():
+            ref = InputRef(node_id, name)
+            spec = info.input_spec(node["class_type"], name)
+            ptype = _SERVER_TYPES.get(spec.type) if spec else None
+            if ref in covered or spec is None or ptype is None or is_link(value) or not _fits(ptype, value):
+                continue
+            tunable = Tunable(
+                name=_param_name(name),
+                group=Group.OTHER,
+                type=ptype,
+                targets=(ref,),
+                value=value,
+                label=_label(graph, node_id),
+                advanced=not (custom and ptype in (ParamType.INT, ParamType.FLOAT, ParamType.BOOL)),
+                choices=(value,) if ptype is ParamType.CHOICE else None,
+            )
+            found.append(_with_server_limits(tunable, graph, info))
+    return found
+
+
+def _param_name(input_name: str) -> str:
+    """A valid parameter name from an input name: lowercase, starts with a letter, at most 32, not `seed`."""
+    name = slug(input_name, limit=30)
+    if not name[:1].isalpha() or name == "seed":
+        name = f"p_{name}"[:32]
+    return name
+
+
+def _fits(ptype: ParamType, value: Any) -> bool:
+    if ptype is ParamType.BOOL:
+        return isinstance(value, bool)
+    if ptype is ParamType.INT:
+        return is_int(value)
+    if ptype is ParamType.FLOAT:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
 
 
 def _is_output(node: Mapping[str, Any], info: ObjectInfo) -> bool:

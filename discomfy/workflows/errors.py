@@ -106,3 +106,16 @@ class OverrideError(WorkflowError):
 
 class ServerMismatchError(WorkflowError):
     """The workflow needs something the ComfyUI server does not offer (a node class or a file)."""
+
+
+class ConversionError(WorkflowFormatError):
+    """A UI-format workflow cannot be turned into the API format; `problems` has one line per node at fault."""
+
+    def __init__(self, problems: list[str] | tuple[str, ...], *, file: str) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"cannot convert this UI-format workflow to the API format:\n{lines}", file=file)
+
+
+class ObjectInfoNeededError(WorkflowFormatError):
+    """A UI-format workflow was found where no ComfyUI node list (`/object_info`) was at hand to convert it."""

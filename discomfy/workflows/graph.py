@@ -91,18 +91,19 @@ def read_text(path: Path) -> str:
         raise WorkflowFileError(f"is not a usable file name: {exc}", file=repr(str(path))) from exc
 
 
-def load_graph(path: Path) -> Graph:
-    """Read and check one exported graph; raises WorkflowFileError / WorkflowFormatError."""
-    text = read_text(path)
+def read_json(path: Path) -> Any:
+    """A workflow file's JSON; raises WorkflowFileError naming the file (and the line of a syntax error)."""
+    return parse_json(read_text(path), file=str(path))
+
+
+def parse_json(text: str, *, file: str) -> Any:
+    """Parsed JSON text; raises WorkflowFileError naming `file` and the line of a syntax error."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise WorkflowFileError(
-            f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), line=exc.lineno
-        ) from exc
+        raise WorkflowFileError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno) from exc
     except RecursionError:
-        raise WorkflowFileError("invalid JSON: nested too deeply", file=str(path)) from None
-    return parse_graph(data, file=str(path))
+        raise WorkflowFileError("invalid JSON: nested too deeply", file=file) from None
 
 
 def parse_graph(data: Any, *, file: str) -> Graph:

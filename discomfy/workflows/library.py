@@ -1,27 +1,44 @@
-"""The set of loaded workflows the bot offers: lookup by name and autocomplete."""
+"""The set of loaded workflows the bot offers: lookup by name and autocomplete; replaced whole on reload."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from discomfy.workflows.errors import UnknownWorkflowError
 from discomfy.workflows.model import WorkflowSpec
 
 
-@dataclass(frozen=True, slots=True)
 class WorkflowLibrary:
-    """Validated workflows by name; built by `load_workflows`, read-only afterwards."""
+    """Validated workflows by name; built by `load_workflows`.
 
-    specs: tuple[WorkflowSpec, ...]
-    directory: Path | None = None
-    _by_name: dict[str, WorkflowSpec] = field(init=False, repr=False, compare=False)
+    The bot, the job manager and the commands share one library; `/workflow add|remove|reload` swap its whole
+    content at once with `replace`, so every reader sees either the old set or the new one, never a mix.
+    """
 
-    def __post_init__(self) -> None:
-        ordered = tuple(sorted(self.specs, key=lambda s: s.name))
-        object.__setattr__(self, "specs", ordered)
-        object.__setattr__(self, "_by_name", {spec.name: spec for spec in ordered})
+    __slots__ = ("_state", "directory")
+
+    def __init__(self, specs: Iterable[WorkflowSpec], directory: Path | None = None) -> None:
+        self.directory = directory
+        self._state = _state(specs)
+
+    def __repr__(self) -> str:
+        return f"WorkflowLibrary({', '.join(self.names)})"
+
+    def replace(self, other: WorkflowLibrary) -> None:
+        """Take over `other`'s workflows (a reload): live for the next lookup and autocomplete.
+
+        One attribute is assigned, so a reader on another thread sees the whole old set or the whole new one.
+        """
+        self._state = other._state
+
+    @property
+    def specs(self) -> tuple[WorkflowSpec, ...]:
+        return self._state[0]
+
+    @property
+    def _by_name(self) -> dict[str, WorkflowSpec]:
+        return self._state[1]
 
     def __iter__(self) -> Iterator[WorkflowSpec]:
         return iter(self.specs)
@@ -58,3 +75,8 @@ class WorkflowLibrary:
             elif needle in name or needle in title:
                 ranked.append((1, index, spec))
         return tuple(spec for _, _, spec in sorted(ranked, key=lambda r: r[:2])[:limit])
+
+
+def _state(specs: Iterable[WorkflowSpec]) -> tuple[tuple[WorkflowSpec, ...], dict[str, WorkflowSpec]]:
+    ordered = tuple(sorted(specs, key=lambda s: s.name))
+    return ordered, {spec.name: spec for spec in ordered}

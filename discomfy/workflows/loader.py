@@ -5,23 +5,29 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from discomfy.workflows.errors import MappingError, WorkflowError, WorkflowFileError, WorkflowLoadError
-from discomfy.workflows.graph import dangling_links, load_graph, read_text
+from discomfy.workflows.graph import dangling_links, read_text
 from discomfy.workflows.library import WorkflowLibrary
 from discomfy.workflows.mapping import MappingReader
 from discomfy.workflows.model import WorkflowSpec
+from discomfy.workflows.source import is_ui_file, load_graph
+
+if TYPE_CHECKING:
+    from discomfy.comfy.object_info import ObjectInfo
 
 log = logging.getLogger(__name__)
 
 MAPPING_SUFFIXES = (".yaml", ".yml")
 
 
-def load_workflows(directory: Path | str) -> WorkflowLibrary:
+def load_workflows(directory: Path | str, object_info: ObjectInfo | None = None) -> WorkflowLibrary:
     """Load and validate every mapping in `directory` (not its subfolders).
+
+    `object_info` (the server's node list) lets graphs saved in the UI format be converted on the way in.
 
     Raises:
         WorkflowLoadError: with every problem of every file, each naming file, node and input.
@@ -33,7 +39,7 @@ def load_workflows(directory: Path | str) -> WorkflowLibrary:
     problems: list[WorkflowError] = []
     mappings = sorted(p for p in folder.iterdir() if p.suffix in MAPPING_SUFFIXES and p.is_file())
     for path in mappings:
-        spec, found = read_workflow(path)
+        spec, found = read_workflow(path, object_info)
         problems.extend(found)
         if spec is not None:
             specs.append(spec)
@@ -45,20 +51,22 @@ def load_workflows(directory: Path | str) -> WorkflowLibrary:
     return WorkflowLibrary(tuple(specs), directory=folder)
 
 
-def load_workflow(mapping_path: Path | str) -> WorkflowSpec:
+def load_workflow(mapping_path: Path | str, object_info: ObjectInfo | None = None) -> WorkflowSpec:
     """Load one mapping and its graph; raises WorkflowLoadError listing all its problems."""
-    spec, problems = read_workflow(Path(mapping_path))
+    spec, problems = read_workflow(Path(mapping_path), object_info)
     if spec is None:
         raise WorkflowLoadError(problems)
     return spec
 
 
-def read_workflow(mapping_path: Path) -> tuple[WorkflowSpec | None, list[WorkflowError]]:
+def read_workflow(
+    mapping_path: Path, object_info: ObjectInfo | None = None
+) -> tuple[WorkflowSpec | None, list[WorkflowError]]:
     """The spec of one mapping file, or None, plus every problem found in it and its graph."""
     try:
         data = _read_yaml(mapping_path)
         graph_path = mapping_path.parent / _graph_name(data, mapping_path)
-        graph = load_graph(graph_path)
+        graph = load_graph(graph_path, object_info)
     except WorkflowError as exc:
         return None, [exc]
     problems = dangling_links(graph, file=str(graph_path))
@@ -118,3 +126,9 @@ def _log_unmapped_graphs(folder: Path, specs: list[WorkflowSpec]) -> None:
     for path in sorted(folder.glob("*.json")):
         if path.resolve() not in used:
             log.info("%s has no mapping; `python -m discomfy analyze %s` writes one", path, path)
+
+
+def has_ui_graphs(directory: Path | str) -> bool:
+    """True if the folder holds a UI-format JSON, which only loads with the server's node list at hand."""
+    folder = Path(directory)
+    return folder.is_dir() and any(is_ui_file(path) for path in sorted(folder.glob("*.json")))

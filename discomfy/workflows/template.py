@@ -12,7 +12,9 @@ _VALUE_WIDTH = 48
 DESCRIPTION_LIMIT = 100  # Discord's limit for an option description
 
 
-def render_template(analysis: Analysis, *, name: str, graph_file: str) -> str:
+def render_template(
+    analysis: Analysis, *, name: str, graph_file: str, title: str | None = None, description: str = ""
+) -> str:
     """The mapping YAML for a graph; rarely-tuned parameters are written commented out."""
     header = [
         f"# DisComfy mapping for {graph_file}, written by `python -m discomfy analyze`.",
@@ -21,8 +23,8 @@ def render_template(analysis: Analysis, *, name: str, graph_file: str) -> str:
     ]
     top: dict[str, Any] = {
         "name": name,
-        "title": _title_from(name),
-        "description": "",
+        "title": title or _title_from(name),
+        "description": description,
         "kind": analysis.kind,
         "graph": graph_file,
     }
