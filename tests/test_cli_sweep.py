@@ -11,7 +11,7 @@ from pathlib import Path
 from testing.cli import run_discomfy as run_cli
 from testing.cli import start_discomfy as start_cli
 from testing.comfy_server import FakeComfy
-from tests.test_cli_run import GRAPH
+from tests.test_cli_run import GRAPH, UI_TEMPLATE
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = "workflow: wf.json\nstrategy: lhs\nsamples: 4\nrng_seed: 8\nparameters: {3.steps: {min: 1, max: 9}}\nout: out\n"
@@ -76,3 +76,20 @@ async def test_run_says_when_comfyui_served_the_prompt_from_its_cache(fake_comfy
     code, out, err = await run_cli(*args, cwd=tmp_path)
     assert code == 0, err
     assert "Served from ComfyUI's cache: nothing ran again." in out
+
+
+async def test_a_sweep_of_a_ui_format_save_converts_it_with_the_servers_node_list(
+    fake_comfy: FakeComfy, tmp_path: Path
+):
+    (tmp_path / "ui.json").write_text(UI_TEMPLATE.read_text(encoding="utf-8"))
+    sweep = "workflow: ui.json\nstrategy: grid\nparameters: {3.cfg: {values: [4.0, 6.5]}}\n"
+    sweep += "set: {4.ckpt_name: v1-5-pruned-emaonly.safetensors}\nout: out\n"
+    (tmp_path / "sweep.yaml").write_text(sweep)
+    code, out, err = await run_cli("sweep", "sweep.yaml", "--url", fake_comfy.url, cwd=tmp_path)
+    assert code == 0, err
+    assert "2 done, 0 failed" in out
+    expected = json.loads(UI_TEMPLATE.with_suffix(".api.json").read_text(encoding="utf-8"))
+    posted = [r.json["prompt"] for r in fake_comfy.requests if r.method == "POST" and r.path.endswith("/prompt")]
+    assert sorted(p["3"]["inputs"]["cfg"] for p in posted) == [4.0, 6.5]
+    assert all(p.keys() == expected.keys() for p in posted)
+    assert all(p["4"]["inputs"]["ckpt_name"] == "v1-5-pruned-emaonly.safetensors" for p in posted)

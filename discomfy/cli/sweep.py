@@ -89,7 +89,9 @@ async def _sweep(args: argparse.Namespace, out: TextIO) -> int:
     settings = comfy_settings(args, config, download_dir=folder.downloads.resolve())
     async with ComfyService(settings, client_id=client_id) as comfy:
         info = await _object_info(comfy, out, required=not args.dry_run)
-        workflow = resolve_workflow(spec.workflow, base=args.file.parent, workflows_dir=config.workflows.directory)
+        workflow = resolve_workflow(
+            spec.workflow, base=args.file.parent, workflows_dir=config.workflows.directory, object_info=info
+        )
         plan = make_plan(spec, workflow, info, source_sha256=digest)
         out.write(f"{plan.describe()}\n")
         if args.dry_run:

@@ -82,8 +82,12 @@ class Workflow:
         return ref
 
 
-def resolve_workflow(name: str, *, base: Path, workflows_dir: Path | None) -> Workflow:
-    """Load the sweep's workflow: an API JSON (with its mapping beside it, if any), a mapping YAML, or a mapped name.
+def resolve_workflow(
+    name: str, *, base: Path, workflows_dir: Path | None, object_info: ObjectInfo | None = None
+) -> Workflow:
+    """Load the sweep's workflow: a JSON (with its mapping beside it, if any), a mapping YAML, or a mapped name.
+
+    A graph saved in ComfyUI's UI format is converted with the server's node list (`object_info`).
 
     Raises:
         SweepError: the file or name is unknown, or it does not load (with the workflow's own reasons).
@@ -91,12 +95,13 @@ def resolve_workflow(name: str, *, base: Path, workflows_dir: Path | None) -> Wo
     try:
         path = _find_file(name, base)
         if path is not None and path.suffix in MAPPING_SUFFIXES:
-            return _mapped(name, load_workflow(path))
+            return _mapped(name, load_workflow(path, object_info))
         if path is not None:
-            return _mapped(name, mapping) if (mapping := mapping_beside(path)) else _unmapped(name, load_graph(path))
+            mapping = mapping_beside(path, object_info)
+            return _mapped(name, mapping) if mapping else _unmapped(name, load_graph(path, object_info))
         if workflows_dir is None:
             raise SweepError(f"{name!r} is neither a file nor a workflow name", key="workflow")
-        return _mapped(name, load_workflows(workflows_dir).get(name))
+        return _mapped(name, load_workflows(workflows_dir, object_info).get(name))
     except WorkflowError as exc:
         raise SweepError(str(exc), key="workflow") from None
 
@@ -110,12 +115,12 @@ def _find_file(name: str, base: Path) -> Path | None:
     return None
 
 
-def mapping_beside(graph_path: Path) -> WorkflowSpec | None:
+def mapping_beside(graph_path: Path, object_info: ObjectInfo | None = None) -> WorkflowSpec | None:
     """The mapping (same name, .yaml) whose graph is this file, if there is one; raises WorkflowLoadError."""
     for suffix in MAPPING_SUFFIXES:
         mapping = graph_path.with_suffix(suffix)
         if mapping.is_file():
-            spec = load_workflow(mapping)
+            spec = load_workflow(mapping, object_info)
             if spec.graph_path.resolve() == graph_path.resolve():
                 return spec
     return None
