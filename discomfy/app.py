@@ -1,4 +1,4 @@
-"""The one composition root: builds the store, the one ComfyService, the jobs and the bot, for every caller.
+"""The one composition root: builds the store, the ComfyUI servers' pool, the jobs and the bot, for every caller.
 
 bot.py, the test kit, the benchmarks and tools all start DisComfy through `open_bot`, so a service added here
 is there for all of them.
@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from discomfy.bot.bot import DiscomfyBot
 from discomfy.bot.buttons import JobControls
-from discomfy.comfy import ComfyService
+from discomfy.comfy import DEFAULT_SERVER, ComfyPool
 from discomfy.config import Config
 from discomfy.jobs import JobManager
 from discomfy.store import JobStore
@@ -35,9 +35,14 @@ async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIte
     async with contextlib.AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(JobStore(config.storage.database))
-        comfy = await stack.enter_async_context(ComfyService(config.comfy, client_id=await store.client_id()))
-        jobs = JobManager(comfy, workflows, store, config.limits)
-        bot = await stack.enter_async_context(DiscomfyBot(config, comfy, jobs, workflows, controls=JobControls()))
+        job_store = store  # the server of comfy.url keeps the client_id every version before stored
+        pool = await ComfyPool.open(
+            config.comfy.enabled_servers(),
+            lambda name: job_store.client_id(None if name == DEFAULT_SERVER else name),
+        )
+        stack.push_async_callback(pool.close)
+        jobs = JobManager(pool, workflows, store, config.limits)
+        bot = await stack.enter_async_context(DiscomfyBot(config, pool, jobs, workflows, controls=JobControls()))
         yield bot
 
 

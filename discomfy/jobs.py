@@ -13,6 +13,7 @@ from typing import Any
 
 from discomfy.comfy import (
     ComfyError,
+    ComfyPool,
     ComfyService,
     ExecutionFailedError,
     Failed,
@@ -21,6 +22,7 @@ from discomfy.comfy import (
     JobInterruptedError,
     JobLostError,
     OutputFile,
+    PoolServer,
     Started,
     WorkflowRejectedError,
 )
@@ -42,8 +44,8 @@ SAVE_ON_CLOSE = 5.0  # seconds a stop waits for changes kept in memory to reach 
 class JobManager:
     """The one place jobs are created, limited, persisted and resumed; shared by every cog."""
 
-    def __init__(self, comfy: ComfyService, workflows: WorkflowLibrary, store: JobStore, limits: LimitSettings) -> None:
-        self.comfy = comfy
+    def __init__(self, pool: ComfyPool, workflows: WorkflowLibrary, store: JobStore, limits: LimitSettings) -> None:
+        self.pool = pool
         self.workflows = workflows
         self.store = store
         self.writer = JobWriter(store)  # what followed jobs write: a failing disk cannot strand them
@@ -92,9 +94,10 @@ class JobManager:
         spec = self.workflows.get(request.workflow)
         values = dict(request.values)
         builds = [build_workflow(spec, values, seed=seed) for seed in seeds]  # validate all first
+        server = self._route()
         if request.images:
             for name, image in request.images.items():
-                values[name] = (await self.comfy.upload_image(image.data, image.filename)).reference
+                values[name] = (await server.service.upload_image(image.data, image.filename)).reference
             builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
         jobs: list[Job] = []
         failure: ComfyError | None = None
@@ -110,6 +113,7 @@ class JobManager:
                 graph=built.graph,
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
+                server=server.name,
             )
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)
@@ -146,7 +150,7 @@ class JobManager:
         self._live[record.job_id] = job
         reservation.claim(record)  # the job counts itself from here on
         try:
-            job.handle = await self.comfy.submit(
+            job.handle = await self._service(record).submit(
                 record.graph or {}, prompt_id=record.prompt_id, output_nodes=tuple(outputs) or None
             )
         except ComfyError as exc:
@@ -176,7 +180,7 @@ class JobManager:
             elif isinstance(event, Finished):
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
-                notes = _left_out_note(event.result.left_out, self.comfy.settings.max_outputs)
+                notes = _left_out_note(event.result.left_out, self.pool.settings.max_outputs)
                 await self.writer.transition(job, JobStatus.DELIVERING, output_files=files, notes=notes)
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
@@ -248,7 +252,7 @@ class JobManager:
         """Delete a pending job from ComfyUI's queue, or interrupt it if it already runs."""
         if job.record.prompt_id is None or job.finished:
             return False
-        return await self.comfy.cancel(job.record.prompt_id)
+        return await self._service(job.record).cancel(job.record.prompt_id)
 
     async def resume_unfinished(self) -> list[Job]:
         """After a restart: follow every job the store says is unfinished, however it ended meanwhile."""
@@ -259,10 +263,12 @@ class JobManager:
             self._live[record.job_id] = job
             if record.status is JobStatus.DELIVERING and await asyncio.to_thread(_all_exist, record.output_files):
                 job.settled.set()
+            elif (server := self.pool.get(record.server)) is None:
+                await self._settle_failed(job, _unknown_server(record))
             elif record.prompt_id is not None:
                 if record.status is JobStatus.DELIVERING:
                     job.record = await self.store.update(record.job_id, status=JobStatus.RUNNING)
-                job.handle = self.comfy.track(
+                job.handle = server.service.track(
                     record.prompt_id, record.graph or {}, output_nodes=spec.outputs or None if spec else None
                 )
                 self._watch(job)
@@ -297,9 +303,21 @@ class JobManager:
             seed=record.seed,
             graph=record.graph,
             message_id=message_id,
+            server=self._route().name,
         )
         await self.store.add(new)
         return await self._queue(Job(new, spec, None), spec.outputs if spec else (), held)
+
+    def _route(self) -> PoolServer:
+        """The server a new job goes to."""
+        return self.pool.first
+
+    def _service(self, record: JobRecord) -> ComfyService:
+        """The service of the server the job was sent to (the first one for jobs stored before several)."""
+        server = self.pool.get(record.server)
+        if server is None:
+            raise _unknown_server(record)
+        return server.service
 
     async def close(self) -> None:
         """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""
@@ -322,6 +340,10 @@ def _new_record(owner_id: int, **fields: Any) -> JobRecord:
         created_at=time.time(),
         **{"message_id": None, "batch_id": None, "batch_index": None, **fields},
     )
+
+
+def _unknown_server(record: JobRecord) -> JobLostError:
+    return JobLostError(record.prompt_id or record.job_id, f"server {record.server!r} is no longer configured")
 
 
 def _failure_kind(error: ComfyError) -> tuple[JobStatus, str]:

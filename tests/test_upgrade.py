@@ -16,6 +16,7 @@ from typing import Any
 import pytest_asyncio
 
 from discomfy.store import JobStatus
+from discomfy.store.schema import SCHEMA_VERSION
 from testing import payloads
 from testing.botkit import BotKit, start_bot
 from testing.comfy_server import FakeComfy
@@ -53,7 +54,7 @@ async def _click(kit: BotKit, message_id: int, custom_id: str) -> dict[str, Any]
 
 async def test_the_old_store_keeps_its_client_id_and_jobs_through_the_migration(kit: BotKit) -> None:
     assert kit.service.client_id == OLD_CLIENT_ID  # ComfyUI routes the old jobs' messages by it
-    assert kit.store.schema_version == 2  # migrated in place: the notes column was added
+    assert kit.store.schema_version == SCHEMA_VERSION  # migrated in place: the notes and server columns were added
     done, failed = await kit.store.get(DONE), await kit.store.get(FAILED)
     assert done is not None
     assert done.status is JobStatus.DONE

@@ -26,7 +26,7 @@ from discomfy.workflows import check_against_object_info
 
 if TYPE_CHECKING:
     from discomfy.bot.messages import Controls
-    from discomfy.comfy import ComfyService
+    from discomfy.comfy import ComfyPool, PoolServer
     from discomfy.config import Config
     from discomfy.jobs import JobManager
     from discomfy.workflows import WorkflowLibrary
@@ -55,12 +55,12 @@ class DiscomfyTree(app_commands.CommandTree["DiscomfyBot"]):
 
 
 class DiscomfyBot(commands.Bot):
-    """The bot: config, the one ComfyService, the JobManager and workflows, shared by every cog."""
+    """The bot: config, the ComfyUI servers, the JobManager and workflows, shared by every cog."""
 
     def __init__(
         self,
         config: Config,
-        comfy: ComfyService,
+        comfy: ComfyPool,
         jobs: JobManager,
         workflows: WorkflowLibrary,
         *,
@@ -139,19 +139,23 @@ class DiscomfyBot(commands.Bot):
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _check_workflows_against_server(self) -> None:
-        """Warn early about missing custom nodes or model files, once ComfyUI answers."""
-        if not await self.comfy.wait_connected(60):
-            log.warning("ComfyUI is not reachable yet; jobs will wait for it")
+        """Warn early about missing custom nodes or model files, once each ComfyUI server answers."""
+        await asyncio.gather(*(self._check_workflows_on(server) for server in self.comfy))
+
+    async def _check_workflows_on(self, server: PoolServer) -> None:
+        where = f"ComfyUI server {server.name}" if self.comfy.multiple else "ComfyUI"
+        if not await server.service.wait_connected(60):
+            log.warning("%s is not reachable yet; jobs will wait for it", where)
             return
         try:
-            problems = check_against_object_info(self.workflows, await self.comfy.object_info())
+            problems = check_against_object_info(self.workflows, await server.service.object_info())
         except ComfyError as exc:
-            log.warning("Could not read ComfyUI's node list: %s", exc.for_log)
+            log.warning("Could not read the node list of %s: %s", where, exc.for_log)
             return
         for problem in problems:
-            log.warning("Workflow problem: %s", problem)
+            log.warning("Workflow problem on %s: %s", where, problem)
         if not problems:
-            log.info("Every workflow's nodes and model files are available on ComfyUI")
+            log.info("Every workflow's nodes and model files are available on %s", where)
 
     async def sync_commands(self) -> None:
         """Instantly to the configured guilds, globally (which can take up to an hour) otherwise.

@@ -34,15 +34,19 @@ from discomfy.comfy.models import (
     SystemStats,
     UploadedImage,
 )
+from discomfy.comfy.pool import ComfyPool, PoolServer
 from discomfy.comfy.service import ComfyService
-from discomfy.comfy.settings import ComfySettings
+from discomfy.comfy.settings import DEFAULT_SERVER, ComfyServer, ComfySettings
 
 __all__ = [
+    "DEFAULT_SERVER",
     "CachedNodes",
     "ComfyConnectionError",
     "ComfyError",
     "ComfyHTTPError",
     "ComfyJob",
+    "ComfyPool",
+    "ComfyServer",
     "ComfyService",
     "ComfySettings",
     "ComfyTimeoutError",
@@ -60,6 +64,7 @@ __all__ = [
     "NodeStarted",
     "OutputDownloadError",
     "OutputFile",
+    "PoolServer",
     "Preview",
     "Progress",
     "PromptStatus",

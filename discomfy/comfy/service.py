@@ -30,7 +30,7 @@ from discomfy.comfy.models import (
 )
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.comfy.outputs import HistoryOutcome, parse_outputs, seconds_between, select_deliverables
-from discomfy.comfy.settings import ComfySettings
+from discomfy.comfy.settings import DEFAULT_SERVER, ComfySettings
 from discomfy.comfy.tracker import ComfyTracker
 from discomfy.ids import short_id
 from discomfy.tasks import BackgroundTasks
@@ -49,8 +49,10 @@ class ComfyService:
         *,
         client_id: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        name: str = DEFAULT_SERVER,
     ) -> None:
         self.settings = settings
+        self.name = name  # the server's name in comfy.servers, for logs
         self.client_id = client_id or uuid.uuid4().hex
         self._own_session = session is None
         self._session = session
@@ -96,7 +98,7 @@ class ComfyService:
             max_delay=self.settings.reconnect_max_delay,
             handshake_timeout=self.settings.request_timeout,
         )
-        log.info("ComfyUI service for %s with client_id %s", self._client.base_url, self.client_id)
+        log.info("ComfyUI server %s at %s with client_id %s", self.name, self._client.base_url, self.client_id)
         self._tasks.spawn(self._tracker.run(), name="comfy-tracker")
         self._tasks.spawn(self._watchdog(), name="comfy-watchdog")
 

@@ -96,6 +96,7 @@ class JobRecord:
     extra_message_ids: tuple[int, ...] = ()  # messages beyond the first used for a delivery
     graph: Mapping[str, Any] | None = None  # the exact API graph submitted, so a lost job can be retried as is
     notes: tuple[str, ...] = ()  # what the result's message says besides its files (outputs left out...)
+    server: str | None = None  # the ComfyUI server it was sent to; None while it waits in the bot's queue
 
     @property
     def message_ids(self) -> tuple[int, ...]:

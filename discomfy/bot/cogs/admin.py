@@ -84,7 +84,7 @@ class AdminCog(commands.Cog, name="Admin"):
         """Stop the job ComfyUI is running right now."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         if job is None:
-            stopped = await self.bot.comfy.interrupt()
+            stopped = await self.bot.comfy.first.service.interrupt()
             text = self._stopped_text(stopped) if stopped else "Nothing was running, so nothing was stopped."
         else:
             text = await self._interrupt_one(job.strip().lower())
@@ -92,13 +92,13 @@ class AdminCog(commands.Cog, name="Admin"):
         await interaction.followup.send(embed=discord.Embed(description=text), ephemeral=True)
 
     async def _interrupt_one(self, wanted: str) -> str:
-        state = await self.bot.comfy.queue()
+        state = await self.bot.comfy.first.service.queue()
         job = self._find_job(wanted)
         entries = (*state.running, *state.pending)
         prompt_id = job.record.prompt_id if job else _match([(e.prompt_id, e.prompt_id) for e in entries], wanted)
         if prompt_id is None:
             return f"No single job or prompt matches `{wanted}` (see /queue), so nothing was stopped."
-        stopped = await self.bot.comfy.interrupt(prompt_id)
+        stopped = await self.bot.comfy.first.service.interrupt(prompt_id)
         if stopped:
             return self._stopped_text(stopped)
         position = state.position(prompt_id)
@@ -150,7 +150,7 @@ class AdminCog(commands.Cog, name="Admin"):
         await interaction.followup.send(embed=queue_embed(rows), view=view, ephemeral=True)
 
     async def queue_rows(self) -> list[QueueRow]:
-        state = await self.bot.comfy.queue()
+        state = await self.bot.comfy.first.service.queue()
         return build_queue_rows(state, self.bot.jobs.active(), now=time.time())
 
     def waiting_jobs(self) -> list[Job]:
