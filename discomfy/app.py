@@ -41,7 +41,7 @@ async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIte
             lambda name: job_store.client_id(None if name == DEFAULT_SERVER else name),
         )
         stack.push_async_callback(pool.close)
-        jobs = JobManager(pool, workflows, store, config.limits)
+        jobs = JobManager(pool, workflows, store, config.limits, config.scheduler)
         bot = await stack.enter_async_context(DiscomfyBot(config, pool, jobs, workflows, controls=JobControls()))
         yield bot
 

@@ -23,6 +23,14 @@ class InputImage:
     filename: str
 
 
+class Inputs:
+    """A request's input images, and what each server calls them once uploaded there (a batch uploads once)."""
+
+    def __init__(self, images: Mapping[str, InputImage]) -> None:
+        self.images = dict(images)
+        self.references: dict[str, dict[str, str]] = {}  # server -> parameter -> ComfyUI's name for the file
+
+
 @dataclass(frozen=True, slots=True)
 class JobRequest:
     """What a user asked for, in the workflow's own parameter names."""
@@ -35,6 +43,7 @@ class JobRequest:
     seed: int | None = None
     images: Mapping[str, InputImage] = field(default_factory=dict)
     message_id: int | None = None  # the deferred response's message, stored before ComfyUI sees the job
+    priority: bool = False  # an admin's: first in the bot's queue when scheduler.admins_first
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,9 @@ class Job:
         self.handle = handle
         self.result: JobResult | None = None
         self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
+        self.inputs: Inputs | None = None  # its input images while in memory (lets it move to another server)
+        self.queue_position: tuple[int, int] | None = None  # (place, of) while in the bot's own queue
+        self._change = asyncio.Event()
         self._started_at = time.monotonic()
         self._step_clock: tuple[str | None, float] | None = None
 
@@ -89,13 +101,32 @@ class Job:
     def finished(self) -> bool:
         return not self.record.status.is_unfinished
 
+    def notify(self) -> None:
+        """Something a watcher shows changed outside the ComfyUI handle (a new handle, a place in the queue)."""
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def next_change(self) -> None:
+        """Until `notify` is called or the job settles."""
+        if self.settled.is_set():
+            return
+        waiters = {asyncio.ensure_future(self._change.wait()), asyncio.ensure_future(self.settled.wait())}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
     def snapshot(self) -> JobSnapshot:
         """The current state, read from the live handle where there is one."""
         handle, record = self.handle, self.record
         status = record.status
         position = total = step = steps = None
         node = None
-        if handle is not None and status.is_pending:
+        if status is JobStatus.WAITING:  # in the bot's own queue: queued, as far as the user is concerned
+            status = JobStatus.QUEUED
+            position, total = self.queue_position or (None, None)
+        elif handle is not None and status.is_pending:
             if handle.status is PromptStatus.RUNNING:
                 status = JobStatus.RUNNING
             position, total = handle.position, handle.queue_total

@@ -26,15 +26,16 @@ from discomfy.comfy import (
     Started,
     WorkflowRejectedError,
 )
-from discomfy.config import LimitSettings
+from discomfy.config import LimitSettings, SchedulerSettings
 from discomfy.ids import short_id
-from discomfy.job import Job, JobRequest
+from discomfy.job import Inputs, Job, JobRequest
 from discomfy.quota import Quota, Reservation
+from discomfy.scheduler import Scheduler
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.store.errors import StoreError
 from discomfy.store.writer import JobWriter
 from discomfy.tasks import BackgroundTasks
-from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
+from discomfy.workflows import ParamType, WorkflowLibrary, WorkflowSpec, build_workflow
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,16 @@ SAVE_ON_CLOSE = 5.0  # seconds a stop waits for changes kept in memory to reach 
 class JobManager:
     """The one place jobs are created, limited, persisted and resumed; shared by every cog."""
 
-    def __init__(self, pool: ComfyPool, workflows: WorkflowLibrary, store: JobStore, limits: LimitSettings) -> None:
+    def __init__(
+        self,
+        pool: ComfyPool,
+        workflows: WorkflowLibrary,
+        store: JobStore,
+        limits: LimitSettings,
+        scheduling: SchedulerSettings | None = None,
+    ) -> None:
         self.pool = pool
+        self.scheduler = Scheduler(pool, scheduling or SchedulerSettings(), self._dispatch_quietly)
         self.workflows = workflows
         self.store = store
         self.writer = JobWriter(store)  # what followed jobs write: a failing disk cannot strand them
@@ -94,10 +103,11 @@ class JobManager:
         spec = self.workflows.get(request.workflow)
         values = dict(request.values)
         builds = [build_workflow(spec, values, seed=seed) for seed in seeds]  # validate all first
-        server = self._route()
-        if request.images:
-            for name, image in request.images.items():
-                values[name] = (await server.service.upload_image(image.data, image.filename)).reference
+        inputs, server = None, None
+        if request.images:  # uploaded at once, so a refusal reaches the user; other servers get them on demand
+            inputs = Inputs(request.images)
+            server = self.scheduler.server_for_uploads()
+            values.update(await self._upload(inputs, server))
             builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
         jobs: list[Job] = []
         failure: ComfyError | None = None
@@ -113,16 +123,17 @@ class JobManager:
                 graph=built.graph,
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
-                server=server.name,
+                server=server.name if server else None,
             )
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)
                 jobs.append(await self._failed(record, spec, failure))
                 continue
             job = Job(record, spec, None)
+            job.inputs = inputs
             try:
                 await self.store.add(record)
-                await self._queue(job, built.outputs, reservation)
+                await self._queue(job, reservation, priority=request.priority)
             except Exception as exc:
                 if not jobs:
                     raise  # nothing started: the caller tells the user why
@@ -144,14 +155,33 @@ class JobManager:
         await self._settle_failed(job, error)
         return job
 
-    async def _queue(self, job: Job, outputs: Iterable[str], reservation: Reservation) -> Job:
-        """Submit a stored CREATED job; on any failure it is settled as failed before the error goes on."""
-        record = job.record
-        self._live[record.job_id] = job
-        reservation.claim(record)  # the job counts itself from here on
+    async def _queue(self, job: Job, reservation: Reservation, *, priority: bool = False) -> Job:
+        """Put a stored WAITING job in the bot's queue; if its turn is now, submit it here and now.
+
+        Raises:
+            ComfyError: its own submission failed (the job is settled as failed first).
+        """
+        self._live[job.job_id] = job
+        reservation.claim(job.record)  # the job counts itself from here on
+        self.scheduler.add(job, priority=priority)
+        for picked, server in self.scheduler.select(inline=True):
+            if picked is job:
+                await self._dispatch(job, server)
+            else:
+                self._tasks.spawn(self._dispatch_quietly(picked, server), name=f"dispatch-{short_id(picked.job_id)}")
+        return job
+
+    async def _dispatch(self, job: Job, server: PoolServer) -> None:
+        """Submit a job whose turn came to `server`; on any failure it is settled as failed before the error goes on.
+
+        Raises:
+            ComfyError: the server refused the job or could not be reached.
+        """
         try:
-            job.handle = await self._service(record).submit(
-                record.graph or {}, prompt_id=record.prompt_id, output_nodes=tuple(outputs) or None
+            graph = await self._graph_for(job, server)
+            await self.writer.transition(job, JobStatus.CREATED, server=server.name, graph=graph)
+            job.handle = await server.service.submit(
+                graph, prompt_id=job.record.prompt_id, output_nodes=job.spec.outputs or None if job.spec else None
             )
         except ComfyError as exc:
             await self._settle_failed(job, exc)
@@ -161,9 +191,31 @@ class JobManager:
             await self._settle_failed(job, ComfyError("DisComfy could not submit this job to ComfyUI."))
             raise
         await self.writer.transition(job, JobStatus.QUEUED)
-        log.info("%s queued: %s for user %s", job.tag, record.workflow, record.owner_id)
+        log.info("%s queued on %s: %s for user %s", job.tag, server.name, job.record.workflow, job.record.owner_id)
+        job.notify()
         self._watch(job)
-        return job
+
+    async def _dispatch_quietly(self, job: Job, server: PoolServer) -> None:
+        """A dispatch nobody waits for: its failure is already on the job (and its message)."""
+        with contextlib.suppress(Exception):
+            await self._dispatch(job, server)
+
+    async def _graph_for(self, job: Job, server: PoolServer) -> Mapping[str, Any]:
+        """The job's graph for `server`: as stored, or with its input images uploaded there first."""
+        record = job.record
+        if record.server in (None, server.name) or job.inputs is None or job.spec is None:
+            return record.graph or {}
+        values = {**record.params, **await self._upload(job.inputs, server)}
+        return build_workflow(job.spec, values, seed=record.seed).graph
+
+    async def _upload(self, inputs: Inputs, server: PoolServer) -> dict[str, str]:
+        """Upload the input images to `server` once; their names there, by parameter."""
+        if server.name not in inputs.references:
+            references = {}
+            for name, image in inputs.images.items():
+                references[name] = (await server.service.upload_image(image.data, image.filename)).reference
+            inputs.references[server.name] = references
+        return inputs.references[server.name]
 
     # ---- following jobs --------------------------------------------------------------------------
 
@@ -178,6 +230,7 @@ class JobManager:
                 await self.writer.transition(job, JobStatus.RUNNING)
                 log.info("%s running", job.tag)
             elif isinstance(event, Finished):
+                self.scheduler.release(job)
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
                 notes = _left_out_note(event.result.left_out, self.pool.settings.max_outputs)
@@ -188,9 +241,10 @@ class JobManager:
                 await self._settle_failed(job, event.error)
 
     async def _settle_failed(self, job: Job, error: ComfyError) -> None:
+        self.scheduler.release(job)
         status, kind = _failure_kind(error)
         reason = str(error)
-        if isinstance(error, JobLostError) and job.record.status is JobStatus.CREATED:
+        if isinstance(error, JobLostError) and job.record.status in (JobStatus.CREATED, JobStatus.WAITING):
             reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
         await self.writer.transition(
             job, status, expect=UNFINISHED, error=reason, error_kind=kind, finished_at=time.time()
@@ -249,20 +303,26 @@ class JobManager:
         return sorted(self._live.values(), key=lambda j: j.record.created_at)
 
     async def cancel(self, job: Job) -> bool:
-        """Delete a pending job from ComfyUI's queue, or interrupt it if it already runs."""
+        """Take a job out of the bot's queue (ComfyUI never hears of it), delete it from ComfyUI's queue, or
+        interrupt it if it already runs."""
+        if self.scheduler.discard(job):
+            await self._settle_failed(job, JobCancelledError(job.record.prompt_id or job.job_id))
+            return True
         if job.record.prompt_id is None or job.finished:
             return False
         return await self._service(job.record).cancel(job.record.prompt_id)
 
     async def resume_unfinished(self) -> list[Job]:
         """After a restart: follow every job the store says is unfinished, however it ended meanwhile."""
-        jobs = []
+        jobs, waiting = [], []
         for record in await self.store.unfinished():
             spec = self.workflows.find(record.workflow)
             job = Job(record, spec, None)
             self._live[record.job_id] = job
             if record.status is JobStatus.DELIVERING and await asyncio.to_thread(_all_exist, record.output_files):
                 job.settled.set()
+            elif record.status is JobStatus.WAITING:
+                waiting.append(job)
             elif (server := self.pool.get(record.server)) is None:
                 await self._settle_failed(job, _unknown_server(record))
             elif record.prompt_id is not None:
@@ -271,10 +331,16 @@ class JobManager:
                 job.handle = server.service.track(
                     record.prompt_id, record.graph or {}, output_nodes=spec.outputs or None if spec else None
                 )
+                self.scheduler.adopt(job, server)
                 self._watch(job)
             else:
                 await self._settle_failed(job, JobLostError(record.job_id))
             jobs.append(job)
+        sent = [job.record for job in jobs if job.record.status is not JobStatus.WAITING]
+        if sent:  # the turns go on after the owner whose job went to ComfyUI last
+            self.scheduler.queue.served(max(sent, key=lambda r: r.queued_at or r.created_at).owner_id)
+        for job in waiting:  # back in the bot's queue in the order stored, once the sent ones count
+            self.scheduler.add(job)
         if jobs:
             log.info("Resumed %d unfinished job(s)", len(jobs))
         return jobs
@@ -303,14 +369,10 @@ class JobManager:
             seed=record.seed,
             graph=record.graph,
             message_id=message_id,
-            server=self._route().name,
+            server=record.server if _has_inputs(spec) else None,  # its images are there
         )
         await self.store.add(new)
-        return await self._queue(Job(new, spec, None), spec.outputs if spec else (), held)
-
-    def _route(self) -> PoolServer:
-        """The server a new job goes to."""
-        return self.pool.first
+        return await self._queue(Job(new, spec, None), held)
 
     def _service(self, record: JobRecord) -> ComfyService:
         """The service of the server the job was sent to (the first one for jobs stored before several)."""
@@ -321,6 +383,7 @@ class JobManager:
 
     async def close(self) -> None:
         """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""
+        await self.scheduler.close()
         await self._tasks.close()
         with contextlib.suppress(TimeoutError):  # a store that just came back gets a moment to take the rest
             async with asyncio.timeout(SAVE_ON_CLOSE):
@@ -331,12 +394,12 @@ class JobManager:
 
 
 def _new_record(owner_id: int, **fields: Any) -> JobRecord:
-    """A fresh CREATED record with its own job and prompt ids (the prompt id is chosen before submitting)."""
+    """A fresh WAITING record with its own job and prompt ids (the prompt id is chosen before submitting)."""
     return JobRecord(
         job_id=uuid.uuid4().hex,
         owner_id=owner_id,
         prompt_id=str(uuid.uuid4()),
-        status=JobStatus.CREATED,
+        status=JobStatus.WAITING,
         created_at=time.time(),
         **{"message_id": None, "batch_id": None, "batch_index": None, **fields},
     )
@@ -366,6 +429,10 @@ def _left_out_note(left_out: Sequence[OutputFile], limit: int) -> tuple[str, ...
         return ()
     names = ", ".join(f"`{output.filename}`" for output in left_out[:5]) + (", …" if len(left_out) > 5 else "")
     return (f"{len(left_out)} more file(s) not fetched (at most {limit} per job): {names}",)
+
+
+def _has_inputs(spec: WorkflowSpec | None) -> bool:
+    return spec is not None and any(param.type is ParamType.IMAGE for param in spec.parameters)
 
 
 def _all_exist(paths: Iterable[str]) -> bool:

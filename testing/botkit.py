@@ -55,10 +55,13 @@ EXTRA_MODELS = {
     "text_encoders": ["umt5_xxl_fp8_e4m3fn_scaled.safetensors"],
     "vae": ["wan_2.1_vae.safetensors"],
 }
-#: Test defaults: fast edits, no cooldown; any section can be overridden per test.
+#: Test defaults: fast edits, no cooldown; any section can be overridden per test. The bot sends every job on
+#: to ComfyUI at once (a look-ahead as large as the total limit), so tests of ComfyUI's queue see them all
+#: there; the scheduler's own tests set `scheduler.look_ahead` to what they exercise.
 BASE_CONFIG: dict[str, Any] = {
     "uploads": {"edit_interval": 0.5},
     "limits": {"cooldown_seconds": 0, "max_pending_per_user": 3, "max_pending_total": 25},
+    "scheduler": {"look_ahead": 25},
 }
 
 

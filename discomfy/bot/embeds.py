@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from discomfy.workflows import WorkflowSpec
 
 COLOURS = {
+    JobStatus.WAITING: discord.Colour.blurple(),
     JobStatus.CREATED: discord.Colour.light_grey(),
     JobStatus.QUEUED: discord.Colour.blurple(),
     JobStatus.RUNNING: discord.Colour.gold(),
@@ -55,7 +56,7 @@ def job_title(snap: JobSnapshot) -> str:
             return "Submitting…"
         case JobStatus.QUEUED if snap.position:
             return f"Queued · #{snap.position} of {snap.queue_total or snap.position}"
-        case JobStatus.QUEUED:
+        case JobStatus.QUEUED | JobStatus.WAITING:
             return "Queued"
         case JobStatus.RUNNING:
             return f"Running · {snap.node}" if snap.node else "Running"
@@ -123,7 +124,7 @@ def batch_embed(snaps: Sequence[JobSnapshot], *, image_name: str | None = None) 
 
 
 def _batch_status(snaps: Sequence[JobSnapshot]) -> JobStatus:
-    for status in (JobStatus.RUNNING, JobStatus.DELIVERING, JobStatus.QUEUED, JobStatus.CREATED):
+    for status in (JobStatus.RUNNING, JobStatus.DELIVERING, JobStatus.QUEUED, JobStatus.WAITING, JobStatus.CREATED):
         if any(s.status is status for s in snaps):
             return status
     return JobStatus.FAILED
@@ -155,6 +156,7 @@ def _whole_lines(lines: Sequence[str], limit: int) -> list[str]:
 
 QUEUE_LABELS = {"running": "▶ running", "waiting": "⏳ waiting", "submitting": "… submitting"}
 HISTORY_ICONS = {
+    JobStatus.WAITING: "⏳",
     JobStatus.CREATED: "…",
     JobStatus.QUEUED: "⏳",
     JobStatus.RUNNING: "▶",

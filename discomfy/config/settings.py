@@ -162,6 +162,13 @@ class LimitSettings(_Section):
         return self
 
 
+class SchedulerSettings(_Section):
+    """The bot's own queue in front of ComfyUI: how far ahead it submits, and who goes first."""
+
+    look_ahead: Annotated[int, Field(ge=1)] = 2  # prompts of ours per server at once (running + waiting there)
+    admins_first: bool = False  # admins' jobs before everyone else's (round robin among admins)
+
+
 class UploadSettings(_Section):
     """How results reach Discord: video re-encoding and the pace of progress edits."""
 
@@ -192,6 +199,7 @@ class Config(_Section):
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -56,8 +56,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: what a result's message says about it besides its files (outputs left out by comfy.max_outputs)
     ("ALTER TABLE jobs ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",),
-    # the ComfyUI server a job was sent to, by name (NULL: still in the bot's own queue); '' for the jobs
-    # written before several servers were known, which all went to the one server of comfy.url
+    # the ComfyUI server a job was sent to, by name (NULL: not sent yet); '' for the jobs written before
+    # several servers were known, which all went to the one server of comfy.url
     ("ALTER TABLE jobs ADD COLUMN server TEXT", "UPDATE jobs SET server = ''"),
 )
 

@@ -1,0 +1,180 @@
+"""Scheduler: the bot's own queue in front of the ComfyUI servers, deciding which job goes next and where.
+
+Only `scheduler.look_ahead` prompts of ours are in each server's queue at once; the rest wait here, where the
+turns are fair (FairQueue). Whenever a server has room (a job there ended, a server connected, a job was
+added) the next jobs in fair order are handed to `dispatch` with the server chosen for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from discomfy.ids import short_id
+from discomfy.scheduler.fair import FairQueue
+from discomfy.scheduler.routing import Candidate, choose
+from discomfy.tasks import BackgroundTasks
+
+if TYPE_CHECKING:
+    from discomfy.comfy import ComfyPool, PoolServer
+    from discomfy.config import SchedulerSettings
+    from discomfy.job import Job
+
+log = logging.getLogger(__name__)
+
+TICK = 1.0  # seconds between looks at the servers when nothing else wakes the scheduler
+
+Dispatch = Callable[["Job", "PoolServer"], Coroutine[Any, Any, None]]
+
+
+class Scheduler:
+    """Fair turns across users, at most `look_ahead` of our prompts per server, each to the least loaded one."""
+
+    def __init__(self, pool: ComfyPool, settings: SchedulerSettings, dispatch: Dispatch) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.queue: FairQueue[Job] = FairQueue()
+        self._dispatch = dispatch
+        self._sent: dict[str, set[Job]] = {server.name: set() for server in pool}  # ours there, not done
+        self._wake = asyncio.Event()
+        self._tasks = BackgroundTasks()
+        self._loop: asyncio.Task[None] | None = None
+        self._rotation = 0  # round robin among servers equally loaded
+
+    # ---- the queue ----------------------------------------------------------------------------
+
+    def add(self, job: Job, *, priority: bool = False) -> None:
+        """Queue a stored WAITING job behind the others (its owner's line); it goes out when its turn comes."""
+        self.queue.add(job.record.owner_id, job, priority=priority and self.settings.admins_first)
+        self.kick()
+
+    def discard(self, job: Job) -> bool:
+        """Take a job out of the bot's queue without running it (cancelled); False if it was not waiting."""
+        if not self.queue.discard(job):
+            return False
+        job.queue_position = None
+        self.kick()
+        return True
+
+    def adopt(self, job: Job, server: PoolServer) -> None:
+        """A job already sent to `server` (resumed after a restart) counts against its look-ahead."""
+        self._sent.setdefault(server.name, set()).add(job)
+
+    def release(self, job: Job) -> None:
+        """ComfyUI is done with the job (finished, failed, cancelled): its server has room for the next."""
+        for jobs in self._sent.values():
+            if job in jobs:
+                jobs.discard(job)
+                self.kick()
+
+    def sent_to(self, name: str) -> int:
+        """Our prompts on that server that ComfyUI has not finished."""
+        return len(self._sent.get(name, ()))
+
+    # ---- choosing -----------------------------------------------------------------------------
+
+    def select(self, *, inline: bool = False) -> list[tuple[Job, PoolServer]]:
+        """Take every job that can go now, in fair order, each with its server; updates the positions shown.
+
+        Synchronous, so nothing else changes the queue meanwhile. `inline` (a user's own request): when no
+        server is connected at all, try one anyway, so the user hears at once why it failed, as with one server.
+        """
+        picks: list[tuple[Job, PoolServer]] = []
+        servers = self._usable(inline=inline)
+        for job in self.queue.order():
+            server = self._route(job, servers)
+            if server is None:
+                continue
+            self.queue.take(job)
+            self._sent.setdefault(server.name, set()).add(job)
+            job.queue_position = None
+            picks.append((job, server))
+        self._show_positions()
+        return picks
+
+    def server_for_uploads(self) -> PoolServer:
+        """Where a new request's input images go first: the server its jobs would go to now, room or not."""
+        servers = self._usable(inline=True) or list(self.pool)
+        candidates = [Candidate(server, self._load(server), server.weight) for server in servers]
+        chosen = choose(candidates, self._rotation)
+        assert chosen is not None  # a pool has at least one server
+        return chosen
+
+    def _usable(self, *, inline: bool) -> list[PoolServer]:
+        servers = [server for server in self.pool if not server.drained]
+        connected = [server for server in servers if server.connected]
+        return connected if connected or not inline else servers
+
+    def _route(self, job: Job, servers: list[PoolServer]) -> PoolServer | None:
+        candidates = [
+            Candidate(server, self._load(server), server.weight)
+            for server in servers
+            if self.sent_to(server.name) < self.settings.look_ahead and _may_run(job, server)
+        ]
+        chosen = choose(candidates, self._rotation)
+        if chosen is not None:
+            self._rotation += 1
+        return chosen
+
+    def _load(self, server: PoolServer) -> int:
+        """ComfyUI's own queue there (others' prompts) plus ours not finished there."""
+        state = server.service.last_queue
+        ours = self._sent.get(server.name, set())
+        prompt_ids = {job.record.prompt_id for job in ours}
+        others = 0 if state is None else sum(e.prompt_id not in prompt_ids for e in (*state.running, *state.pending))
+        return others + len(ours)
+
+    def _show_positions(self) -> None:
+        """Each waiting job's place: its turn in the bot's queue plus what waits in ComfyUI's queue before it."""
+        order = self.queue.order()
+        ahead = min((_waiting_in_comfy(s) for s in self.pool if not s.drained), default=0)
+        total = len(order) + ahead
+        for place, job in enumerate(order, start=1):
+            position = (place + ahead, total)
+            if job.queue_position != position:
+                job.queue_position = position
+                job.notify()
+
+    # ---- running ------------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Look at the queue soon (a job came or went, a server freed up)."""
+        self._wake.set()
+        if self._loop is None:
+            self._loop = self._tasks.spawn(self._run(), name="scheduler")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                self.pump()
+            except Exception:  # one bad round must not stop every later job
+                log.exception("Scheduling round failed; the next one goes on")
+
+    def pump(self) -> None:
+        """Hand every job that can go now to `dispatch`, in the background."""
+        for job, server in self.select():
+            log.info("%s: its turn, to ComfyUI server %s", job.tag, server.name)
+            self._tasks.spawn(self._dispatch(job, server), name=f"dispatch-{short_id(job.job_id)}")
+
+    async def close(self) -> None:
+        """Stop scheduling; jobs waiting here stay in the store and are queued again on the next start."""
+        await self._tasks.close()
+        self._loop = None
+
+
+def _may_run(job: Job, server: PoolServer) -> bool:
+    """A job whose input images were uploaded to one server (after a restart) can only go there."""
+    pinned = job.record.server
+    return not pinned or pinned == server.name or job.inputs is not None
+
+
+def _waiting_in_comfy(server: PoolServer) -> int:
+    state = server.service.last_queue
+    return len(state.pending) if state is not None else 0
