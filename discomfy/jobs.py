@@ -103,10 +103,11 @@ class JobManager:
         spec = self.workflows.get(request.workflow)
         values = dict(request.values)
         builds = [build_workflow(spec, values, seed=seed) for seed in seeds]  # validate all first
+        self.scheduler.check_runnable(spec.title, builds[0].graph)
         inputs, server = None, None
         if request.images:  # uploaded at once, so a refusal reaches the user; other servers get them on demand
             inputs = Inputs(request.images)
-            server = self.scheduler.server_for_uploads()
+            server = self.scheduler.server_for_uploads(builds[0].graph)
             values.update(await self._upload(inputs, server))
             builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
         jobs: list[Job] = []
@@ -360,6 +361,7 @@ class JobManager:
 
     async def _retry(self, record: JobRecord, owner_id: int, message_id: int | None, held: Reservation) -> Job:
         spec = self.workflows.find(record.workflow)
+        self.scheduler.check_runnable(spec.title if spec else record.workflow, record.graph or {})
         new = _new_record(
             owner_id,
             channel_id=record.channel_id,

@@ -564,6 +564,11 @@ class FakeComfy:
         self.catalog[name] = node
         return node
 
+    def remove_node_class(self, name: str) -> None:
+        """Leave a node class out of /object_info and refuse prompts using it, as a server without that custom
+        node pack does (``add_node_class`` puts one back)."""
+        self.catalog.pop(name, None)
+
     def ws_url(self, client_id: str | None = None) -> str:
         """The WebSocket URL, with ``?clientId=`` when given."""
         base = self.url.replace("http://", "ws://", 1) + "/ws"

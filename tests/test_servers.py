@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest_asyncio
+from PIL import Image
 
+from discomfy.comfy import PoolServer
 from discomfy.store import JobStatus
 from discomfy.store.database import CLIENT_ID_KEY
-from testing.botkit import BotKit, start_bot
+from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI
 
@@ -48,3 +55,140 @@ async def test_a_job_is_stored_with_the_server_it_was_sent_to(kit: BotKit) -> No
     (record,) = await kit.records(payload)
     assert record.status is JobStatus.DONE
     assert record.server in kit.bot.comfy.names
+
+
+# ---- routing ------------------------------------------------------------------------------------
+
+FAIR = {"scheduler": {"look_ahead": 2}}
+
+
+def png() -> bytes:
+    image = Image.new("RGB", (64, 64), (200, 60, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest_asyncio.fixture
+async def routed(
+    fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
+) -> AsyncIterator[BotKit]:
+    """Two servers, the bot's look-ahead at its default of 2; `plain` lacks the VAEEncode node img2img needs."""
+    plain, full = two
+    plain.remove_node_class("VAEEncode")
+    async with start_bot(fake_discord, plain, tmp_path, servers={"plain": plain, "full": full}, **FAIR) as started:
+        assert await started.bot.comfy.wait_connected(10)
+        await _capabilities_read(started)
+        yield started
+
+
+async def _until(predicate: Callable[[], object]) -> None:
+    async with asyncio.timeout(10):
+        while not predicate():  # noqa: ASYNC110 - the bot's own state, read as it changes
+            await asyncio.sleep(0.01)
+
+
+async def _capabilities_read(kit: BotKit) -> None:
+    await _until(lambda: all(server.service.capabilities is not None for server in kit.bot.comfy))
+
+
+def _server(kit: BotKit, name: str) -> PoolServer:
+    server = kit.bot.comfy.get(name)
+    assert server is not None
+    return server
+
+
+async def _servers_of(kit: BotKit, payloads_sent: list[dict[str, Any]]) -> list[str | None]:
+    return [record.server for payload in payloads_sent for record in await kit.records(payload)]
+
+
+async def test_jobs_go_to_the_least_loaded_server_taking_turns_when_equal(
+    routed: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    for fake in two:
+        fake.hold()
+    sent = [await routed.command("generate", {"prompt": "a fox", "steps": 2}, user_id=700 + i) for i in range(4)]
+    assert sorted(await _servers_of(routed, sent)) == ["full", "full", "plain", "plain"]
+    assert [len(fake.pending_prompt_ids) for fake in two] == [2, 2]
+    for fake in two:
+        fake.release()
+    await routed.settle()
+
+
+async def test_other_clients_prompts_count_as_load(routed: BotKit, two: tuple[FakeComfy, FakeComfy]) -> None:
+    plain, _full = two
+    plain.hold()
+    busy = _server(routed, "plain")
+    graph = json.loads((WORKFLOWS / "txt2img_sdxl.json").read_text(encoding="utf-8"))
+    for _ in range(2):  # another ComfyUI client's prompts, straight to the server
+        await busy.service.client.submit(graph, client_id="someone-else", prompt_id=str(uuid.uuid4()))
+    await busy.service.refresh_queue()  # as the next `status` broadcast would
+    assert busy.service.last_queue is not None
+    assert len(busy.service.last_queue.pending) == 2
+    sent = [await routed.command("generate", {"prompt": "a fox", "steps": 2}, user_id=710 + i) for i in range(2)]
+    assert await _servers_of(routed, sent) == ["full", "full"]
+    plain.release()
+    await routed.settle()
+
+
+async def test_a_workflow_only_one_server_can_run_goes_there_with_its_image_even_when_the_other_is_idle(
+    routed: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    plain, full = two
+    full.hold()
+    sent = []
+    for user in (720, 721, 722):
+        attachment = routed.discord.add_attachment("cat.png", png())
+        sent.append(
+            await routed.command(
+                "generate", {"prompt": "a cat", "workflow": "img2img", "image": attachment}, user_id=user
+            )
+        )
+    assert await _servers_of(routed, sent) == ["full", "full", "full"]  # the third waits for room there
+    assert (await routed.records(sent[2]))[0].status is JobStatus.WAITING
+    assert plain.requests_to("/upload/image", "POST") == []
+    assert plain.prompts_received == 0
+    full.release()
+    await routed.settle()
+    records = [r for payload in sent for r in await routed.records(payload)]
+    assert {r.status for r in records} == {JobStatus.DONE}
+    assert all((full.input_dir / r.params["image"]).exists() for r in records)
+
+
+async def test_when_no_server_can_run_a_workflow_the_user_is_told_what_is_missing(
+    routed: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    _plain, full = two
+    full.remove_node_class("VAEEncode")
+    await full.drop_websockets()  # the node list is read again when the socket reconnects
+    full_server = _server(routed, "full")
+    await _until(
+        lambda: full_server.service.capabilities and not full_server.service.capabilities.has_class("VAEEncode")
+    )
+    attachment = routed.discord.add_attachment("cat.png", png())
+    payload = await routed.command("generate", {"prompt": "a cat", "workflow": "img2img", "image": attachment})
+    text = json.dumps(routed.message(payload)["embeds"])
+    assert "No ComfyUI server can run Image to image" in text
+    assert "plain lacks the node 'VAEEncode'" in text
+    assert "full lacks the node 'VAEEncode'" in text
+    assert "not reachable" not in text
+    assert full.prompts_received == 0
+
+
+async def test_a_restart_resumes_jobs_on_both_servers_each_from_its_own(
+    routed: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    for fake in two:
+        fake.hold()
+    sent = [await routed.command("generate", {"prompt": "a fox", "steps": 2}, user_id=730 + i) for i in range(4)]
+    kit = await routed.restart()
+    assert await kit.bot.comfy.wait_connected(10)
+    for fake in two:
+        fake.release()
+    await kit.settle()
+    records = [r for payload in sent for r in await kit.records(payload)]
+    assert {r.status for r in records} == {JobStatus.DONE}
+    plain, full = two
+    assert {r.prompt_id for r in records if r.server == "plain"} == set(plain.history)
+    assert {r.prompt_id for r in records if r.server == "full"} == set(full.history)
+    assert len(plain.history) == len(full.history) == 2

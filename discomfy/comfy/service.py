@@ -64,6 +64,7 @@ class ComfyService:
         self._queue_refresh: asyncio.Task[None] | None = None
         self._queue_dirty = False
         self.last_queue: QueueState | None = None
+        self.capabilities: ObjectInfo | None = None  # its /object_info, read at every (re)connect
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -287,6 +288,13 @@ class ComfyService:
     async def object_info(self) -> ObjectInfo:
         return ObjectInfo(await self.client.object_info())
 
+    async def _read_capabilities(self) -> None:
+        """What the server can run (node classes, model files), for routing: it may have changed while away."""
+        try:
+            self.capabilities = await self.object_info()
+        except ComfyError as exc:
+            log.warning("Could not read the node list of ComfyUI server %s: %s", self.name, exc.for_log)
+
     # ---- queue positions -------------------------------------------------------------------
 
     async def refresh_queue(self) -> QueueState:
@@ -335,6 +343,7 @@ class ComfyService:
     # ---- tracker callbacks ---------------------------------------------------------------------
 
     def on_connected(self, reconnect: bool) -> None:
+        self._tasks.spawn(self._read_capabilities(), name="comfy-object-info")
         if reconnect and self._jobs:
             log.info("Reconnected: reconciling %d job(s) with /queue and /history", len(self._jobs))
             self._tasks.spawn(self._reconcile(list(self._jobs.values())), name="comfy-reconcile")

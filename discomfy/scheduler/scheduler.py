@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from discomfy.ids import short_id
+from discomfy.scheduler.errors import NoServerCanRunError
 from discomfy.scheduler.fair import FairQueue
 from discomfy.scheduler.routing import Candidate, choose
 from discomfy.tasks import BackgroundTasks
+from discomfy.workflows.check import missing_pieces
 
 if TYPE_CHECKING:
     from discomfy.comfy import ComfyPool, PoolServer
+    from discomfy.comfy.object_info import ObjectInfo
     from discomfy.config import SchedulerSettings
     from discomfy.job import Job
 
@@ -43,6 +46,7 @@ class Scheduler:
         self._tasks = BackgroundTasks()
         self._loop: asyncio.Task[None] | None = None
         self._rotation = 0  # round robin among servers equally loaded
+        self._fits: dict[tuple[Job, str], tuple[ObjectInfo, tuple[str, ...]]] = {}  # what a server lacks for it
 
     # ---- the queue ----------------------------------------------------------------------------
 
@@ -55,6 +59,7 @@ class Scheduler:
         """Take a job out of the bot's queue without running it (cancelled); False if it was not waiting."""
         if not self.queue.discard(job):
             return False
+        self._forget(job)
         job.queue_position = None
         self.kick()
         return True
@@ -85,20 +90,36 @@ class Scheduler:
         picks: list[tuple[Job, PoolServer]] = []
         servers = self._usable(inline=inline)
         for job in self.queue.order():
+            if not any(self.sent_to(server.name) < self.settings.look_ahead for server in servers):
+                break  # every server is full: the rest keep their places
             server = self._route(job, servers)
             if server is None:
                 continue
             self.queue.take(job)
+            self._forget(job)
             self._sent.setdefault(server.name, set()).add(job)
             job.queue_position = None
             picks.append((job, server))
         self._show_positions()
         return picks
 
-    def server_for_uploads(self) -> PoolServer:
-        """Where a new request's input images go first: the server its jobs would go to now, room or not."""
+    def check_runnable(self, workflow: str, graph: Mapping[str, Any]) -> None:
+        """Refuse a graph that no server can run, naming what each lacks (servers not read yet may run it).
+
+        Raises:
+            NoServerCanRunError: every server's node list lacks a node class or file the graph needs.
+        """
+        missing = {server.name: _lacks(server, graph) for server in self.pool}
+        if all(missing.values()):
+            raise NoServerCanRunError(workflow, missing)
+
+    def server_for_uploads(self, graph: Mapping[str, Any]) -> PoolServer:
+        """Where a new request's input images go first: a server that can run it, least loaded, room or not."""
         servers = self._usable(inline=True) or list(self.pool)
-        candidates = [Candidate(server, self._load(server), server.weight) for server in servers]
+        able = [
+            s for s in servers if s.service.capabilities is None or not missing_pieces(graph, s.service.capabilities)
+        ]
+        candidates = [Candidate(server, self._load(server), server.weight) for server in able or servers]
         chosen = choose(candidates, self._rotation)
         assert chosen is not None  # a pool has at least one server
         return chosen
@@ -112,12 +133,27 @@ class Scheduler:
         candidates = [
             Candidate(server, self._load(server), server.weight)
             for server in servers
-            if self.sent_to(server.name) < self.settings.look_ahead and _may_run(job, server)
+            if self.sent_to(server.name) < self.settings.look_ahead and _may_run(job, server) and self._fit(job, server)
         ]
         chosen = choose(candidates, self._rotation)
         if chosen is not None:
             self._rotation += 1
         return chosen
+
+    def _fit(self, job: Job, server: PoolServer) -> bool:
+        """The server can run the job's graph (as far as its node list, read at its last connect, tells)."""
+        info = server.service.capabilities
+        if info is None:
+            return True
+        known = self._fits.get((job, server.name))
+        if known is None or known[0] is not info:
+            known = (info, missing_pieces(job.record.graph or {}, info))
+            self._fits[job, server.name] = known
+        return not known[1]
+
+    def _forget(self, job: Job) -> None:
+        for server in self.pool:
+            self._fits.pop((job, server.name), None)
 
     def _load(self, server: PoolServer) -> int:
         """ComfyUI's own queue there (others' prompts) plus ours not finished there."""
@@ -173,6 +209,12 @@ def _may_run(job: Job, server: PoolServer) -> bool:
     """A job whose input images were uploaded to one server (after a restart) can only go there."""
     pinned = job.record.server
     return not pinned or pinned == server.name or job.inputs is not None
+
+
+def _lacks(server: PoolServer, graph: Mapping[str, Any]) -> tuple[str, ...]:
+    """What the server lacks for the graph; nothing while its node list is unknown (it may well run it)."""
+    info = server.service.capabilities
+    return () if info is None else missing_pieces(graph, info)
 
 
 def _waiting_in_comfy(server: PoolServer) -> int:

@@ -180,3 +180,25 @@ def _listing(choices: tuple[Any, ...]) -> str:
     shown = ", ".join(str(c) for c in choices[:_LIST_AT_MOST])
     more = len(choices) - _LIST_AT_MOST
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def missing_pieces(graph: Mapping[str, Any], info: ObjectInfo) -> tuple[str, ...]:
+    """What a server lacks to run this exact graph: node classes, and files (models, LoRAs) its loaders name.
+
+    Input images are left out: they are uploaded to whichever server the job goes to.
+    """
+    missing: dict[str, None] = {}  # ordered, without repeats
+    for node in graph.values():
+        if not isinstance(node, Mapping) or not isinstance(node.get("class_type"), str):
+            continue
+        cls = node["class_type"]
+        if not info.has_class(cls):
+            missing[f"the node {cls!r} (a custom node pack)"] = None
+            continue
+        for name, value in (node.get("inputs") or {}).items():
+            spec = info.input_spec(cls, name)
+            if spec is None or spec.choices is None or is_link(value) or spec.options.get("image_upload"):
+                continue
+            if value not in spec.choices:
+                missing[f"the file {value!r} ({cls} {name})"] = None
+    return tuple(missing)
