@@ -98,6 +98,11 @@ class Job:
         return f"job {short_id(self.job_id)} (prompt {short_id(self.record.prompt_id)})"
 
     @property
+    def takes_images(self) -> bool:
+        """Its workflow has input images (uploaded to one server: elsewhere only while they are in memory)."""
+        return self.spec is not None and self.spec.takes_images
+
+    @property
     def finished(self) -> bool:
         return not self.record.status.is_unfinished
 

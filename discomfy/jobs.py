@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from discomfy.comfy import (
+    ComfyConnectionError,
     ComfyError,
     ComfyPool,
     ComfyService,
@@ -21,6 +22,7 @@ from discomfy.comfy import (
     JobCancelledError,
     JobInterruptedError,
     JobLostError,
+    JobMovedError,
     OutputFile,
     PoolServer,
     Started,
@@ -35,7 +37,7 @@ from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.store.errors import StoreError
 from discomfy.store.writer import JobWriter
 from discomfy.tasks import BackgroundTasks
-from discomfy.workflows import ParamType, WorkflowLibrary, WorkflowSpec, build_workflow
+from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 
 log = logging.getLogger(__name__)
 
@@ -167,23 +169,35 @@ class JobManager:
         self.scheduler.add(job, priority=priority)
         for picked, server in self.scheduler.select(inline=True):
             if picked is job:
-                await self._dispatch(job, server)
+                await self._dispatch(job, server, inline=True)
             else:
                 self._tasks.spawn(self._dispatch_quietly(picked, server), name=f"dispatch-{short_id(picked.job_id)}")
         return job
 
-    async def _dispatch(self, job: Job, server: PoolServer) -> None:
-        """Submit a job whose turn came to `server`; on any failure it is settled as failed before the error goes on.
+    async def _dispatch(self, job: Job, server: PoolServer, *, inline: bool = False) -> None:
+        """Submit a job whose turn came to `server`; on any failure it is settled as failed before the error goes on,
+        except that a job nobody waits for (not `inline`) goes to the next server when this one cannot be reached.
 
         Raises:
             ComfyError: the server refused the job or could not be reached.
         """
+        changes: dict[str, Any] = {"server": server.name}
+        if job.record.status is not JobStatus.WAITING:  # sent before: the old prompt id is being taken back there
+            changes["prompt_id"] = str(uuid.uuid4())
         try:
-            graph = await self._graph_for(job, server)
-            await self.writer.transition(job, JobStatus.CREATED, server=server.name, graph=graph)
+            changes["graph"] = await self._graph_for(job, server)
+            await self.writer.transition(job, JobStatus.CREATED, **changes)
+            graph = changes["graph"]
             job.handle = await server.service.submit(
                 graph, prompt_id=job.record.prompt_id, output_nodes=job.spec.outputs or None if job.spec else None
             )
+        except ComfyConnectionError as exc:
+            if inline:
+                await self._settle_failed(job, exc)
+                raise
+            log.warning("%s could not reach ComfyUI server %s (%s); it goes to the next", job.tag, server.name, exc)
+            self.scheduler.requeue(job)
+            return
         except ComfyError as exc:
             await self._settle_failed(job, exc)
             raise
@@ -238,6 +252,8 @@ class JobManager:
                 await self.writer.transition(job, JobStatus.DELIVERING, output_files=files, notes=notes)
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
+            elif isinstance(event, Failed) and isinstance(event.error, JobMovedError):
+                return  # taken back from a server that was away: the scheduler sends it on, followed anew
             elif isinstance(event, Failed):
                 await self._settle_failed(job, event.error)
 
@@ -371,7 +387,7 @@ class JobManager:
             seed=record.seed,
             graph=record.graph,
             message_id=message_id,
-            server=record.server if _has_inputs(spec) else None,  # its images are there
+            server=record.server if spec and spec.takes_images else None,  # its images are there
         )
         await self.store.add(new)
         return await self._queue(Job(new, spec, None), held)
@@ -431,10 +447,6 @@ def _left_out_note(left_out: Sequence[OutputFile], limit: int) -> tuple[str, ...
         return ()
     names = ", ".join(f"`{output.filename}`" for output in left_out[:5]) + (", …" if len(left_out) > 5 else "")
     return (f"{len(left_out)} more file(s) not fetched (at most {limit} per job): {names}",)
-
-
-def _has_inputs(spec: WorkflowSpec | None) -> bool:
-    return spec is not None and any(param.type is ParamType.IMAGE for param in spec.parameters)
 
 
 def _all_exist(paths: Iterable[str]) -> bool:

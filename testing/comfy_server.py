@@ -432,15 +432,25 @@ class FakeComfy:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def restart(self, downtime: float = 0.0) -> None:
-        """Restart like a real server: sockets drop (1006), refused for ``downtime`` s, then empty state."""
+    async def restart(self, downtime: float = 0.0, *, keep_queue: bool = False) -> None:
+        """Restart like a real server: sockets drop (1006), refused for ``downtime`` s, then empty state.
+
+        ``keep_queue``: a network outage instead: the same server is back with its queue and history (hold it
+        first, so that nothing is running when it goes away).
+        """
         # Queue, history, cache and the number counter start afresh; running and pending jobs
         # vanish without a message; files on disk (output, input, temp) stay; hold() stays.
+        if keep_queue and self._state.currently_running:
+            raise RuntimeError("restart(keep_queue=True) while a prompt runs; hold() and wait for it first")
         await self._stop_server()
         with _reserved(self.port):  # refused meanwhile, and no other process can take the port
             if downtime > 0:
                 await asyncio.sleep(downtime)
-            self._state = _ServerState()
+            if keep_queue:
+                self._state.sockets.clear()
+                self._state.ws_handlers.clear()
+            else:
+                self._state = _ServerState()
             await self._start_server(self.port)
 
     async def _start_server(self, port: int) -> None:

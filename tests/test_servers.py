@@ -16,6 +16,7 @@ from PIL import Image
 from discomfy.comfy import PoolServer
 from discomfy.store import JobStatus
 from discomfy.store.database import CLIENT_ID_KEY
+from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FakeDiscordAPI
@@ -192,3 +193,80 @@ async def test_a_restart_resumes_jobs_on_both_servers_each_from_its_own(
     assert {r.prompt_id for r in records if r.server == "plain"} == set(plain.history)
     assert {r.prompt_id for r in records if r.server == "full"} == set(full.history)
     assert len(plain.history) == len(full.history) == 2
+
+
+# ---- failover -----------------------------------------------------------------------------------
+
+FAILOVER = {"scheduler": {"look_ahead": 2, "failover_grace": 0.3}}
+
+
+@pytest_asyncio.fixture
+async def failing(
+    fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
+) -> AsyncIterator[BotKit]:
+    first, second = two
+    async with start_bot(
+        fake_discord,
+        first,
+        tmp_path,
+        servers={"a": first, "b": second},
+        comfy_settings={"reconnect_max_delay": 0.5},
+        **FAILOVER,
+    ) as started:
+        assert await started.bot.comfy.wait_connected(10)
+        yield started
+
+
+async def test_a_server_away_past_the_grace_period_has_its_waiting_jobs_finish_elsewhere_exactly_once(
+    failing: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    away, other = two
+    for fake in two:
+        fake.hold()
+    sent = [await failing.command("generate", {"prompt": "a fox", "steps": 2}, user_id=740 + i) for i in range(4)]
+    assert sorted(await _servers_of(failing, sent)) == ["a", "a", "b", "b"]
+    old_prompts = set(away.pending_prompt_ids)
+    outage = asyncio.create_task(away.restart(downtime=3.0, keep_queue=True))  # back with its queue intact
+    other.release()
+    await failing.settle(30)
+    await outage
+    records = [r for payload in sent for r in await failing.records(payload)]
+    assert {(r.status, r.server) for r in records} == {(JobStatus.DONE, "b")}
+    assert {r.prompt_id for r in records} == set(other.history)  # each ran once, all on b
+    assert not old_prompts & {r.prompt_id for r in records}  # the moved ones went under new prompt ids
+    await away.wait_until(lambda: not away.pending_prompt_ids, 15)  # taken back once a answered again
+    away.release()
+    await away.wait_idle()
+    assert away.history == {}  # nothing ran twice
+    uploads = [
+        r for r in failing.discord.requests if r.status == 200 and any(f.filename != "preview.jpg" for f in r.files)
+    ]
+    assert len(uploads) == 4
+    assert {json.dumps(failing.message(p)["embeds"][0]["title"]) for p in sent} == {'"Done"'}
+
+
+async def test_a_job_running_on_a_server_that_restarted_is_lost_and_its_retry_routes_afresh(
+    failing: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    first, second = two
+    first.step_delay = 0.2
+    payload = await failing.command("generate", {"prompt": "a lighthouse", "steps": 50}, user_id=760)
+    (record,) = await failing.records(payload)
+    running_on = first if record.server == "a" else second
+    await running_on.wait_running()
+    await running_on.restart(downtime=0.5)  # it started: it is not moved, ComfyUI forgets it
+    await failing.settle(30)
+    message = failing.message(payload)
+    assert message["embeds"][0]["title"] == "Lost"
+    retry = next(c for row in message["components"] for c in row["components"] if ":retry:" in c["custom_id"])
+    running_on.hold()  # busy now: the retry goes to the other server
+    busy = _server(failing, record.server or "")
+    graph = json.loads((WORKFLOWS / "txt2img_sdxl.json").read_text(encoding="utf-8"))
+    await busy.service.client.submit(graph, client_id="someone-else", prompt_id=str(uuid.uuid4()))
+    await busy.service.refresh_queue()
+    click = payloads.button_click(retry["custom_id"], message=message, user_id=760)
+    await payloads.dispatch_and_wait(failing.bot, click)
+    await failing.settle(30)
+    retried = [r for r in await failing.store.history(760, limit=5) if r.job_id != record.job_id]
+    assert [(r.status, r.server) for r in retried] == [(JobStatus.DONE, "b" if record.server == "a" else "a")]
+    running_on.release()

@@ -134,6 +134,14 @@ class JobCancelledError(ComfyError):
         super().__init__("The job was cancelled before it started.")
 
 
+class JobMovedError(ComfyError):
+    """The job left this server's queue for another server (its server was down too long); not a failure."""
+
+    def __init__(self, prompt_id: str) -> None:
+        self.prompt_id = prompt_id
+        super().__init__("The job was moved to another ComfyUI server.")
+
+
 class JobLostError(ComfyError):
     """ComfyUI no longer knows the job (it restarted, or someone cleared its queue)."""
 

@@ -167,6 +167,7 @@ class SchedulerSettings(_Section):
 
     look_ahead: Annotated[int, Field(ge=1)] = 2  # prompts of ours per server at once (running + waiting there)
     admins_first: bool = False  # admins' jobs before everyone else's (round robin among admins)
+    failover_grace: Annotated[float, Field(gt=0)] = 30.0  # seconds a server may be away before its waiting jobs move
 
 
 class UploadSettings(_Section):

@@ -2,7 +2,8 @@
 
 Only `scheduler.look_ahead` prompts of ours are in each server's queue at once; the rest wait here, where the
 turns are fair (FairQueue). Whenever a server has room (a job there ended, a server connected, a job was
-added) the next jobs in fair order are handed to `dispatch` with the server chosen for them.
+added) the next jobs in fair order are handed to `dispatch` with the server chosen for them. A server away
+longer than `scheduler.failover_grace` has its jobs that have not started taken back and sent elsewhere first.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from discomfy.comfy import PromptStatus
 from discomfy.ids import short_id
 from discomfy.scheduler.errors import NoServerCanRunError
 from discomfy.scheduler.fair import FairQueue
@@ -47,6 +50,8 @@ class Scheduler:
         self._loop: asyncio.Task[None] | None = None
         self._rotation = 0  # round robin among servers equally loaded
         self._fits: dict[tuple[Job, str], tuple[ObjectInfo, tuple[str, ...]]] = {}  # what a server lacks for it
+        self._moved: list[Job] = []  # sent before, taken back (server away, or unreachable): first in line
+        self._down_since: dict[str, float] = {}  # servers not connected, since when (time.monotonic)
 
     # ---- the queue ----------------------------------------------------------------------------
 
@@ -63,6 +68,12 @@ class Scheduler:
         job.queue_position = None
         self.kick()
         return True
+
+    def requeue(self, job: Job) -> None:
+        """A job sent before goes out again, before every job still waiting (it had its turn)."""
+        self.release(job)
+        self._moved.append(job)
+        self.kick()
 
     def adopt(self, job: Job, server: PoolServer) -> None:
         """A job already sent to `server` (resumed after a restart) counts against its look-ahead."""
@@ -89,13 +100,16 @@ class Scheduler:
         """
         picks: list[tuple[Job, PoolServer]] = []
         servers = self._usable(inline=inline)
-        for job in self.queue.order():
+        for job in [*self._moved, *self.queue.order()]:
             if not any(self.sent_to(server.name) < self.settings.look_ahead for server in servers):
                 break  # every server is full: the rest keep their places
             server = self._route(job, servers)
             if server is None:
                 continue
-            self.queue.take(job)
+            if job in self._moved:
+                self._moved.remove(job)
+            else:
+                self.queue.take(job)
             self._forget(job)
             self._sent.setdefault(server.name, set()).add(job)
             job.queue_position = None
@@ -189,6 +203,7 @@ class Scheduler:
                     await self._wake.wait()
             self._wake.clear()
             try:
+                self._check_servers()
                 self.pump()
             except Exception:  # one bad round must not stop every later job
                 log.exception("Scheduling round failed; the next one goes on")
@@ -199,6 +214,37 @@ class Scheduler:
             log.info("%s: its turn, to ComfyUI server %s", job.tag, server.name)
             self._tasks.spawn(self._dispatch(job, server), name=f"dispatch-{short_id(job.job_id)}")
 
+    def _check_servers(self) -> None:
+        """Note when servers went away; past the grace period, move their jobs that have not started."""
+        now = time.monotonic()
+        for server in self.pool:
+            if server.connected:
+                self._down_since.pop(server.name, None)
+            elif now - self._down_since.setdefault(server.name, now) >= self.settings.failover_grace:
+                self._fail_over(server)
+
+    def _fail_over(self, server: PoolServer) -> None:
+        """Take back the jobs waiting in an absent server's queue that another server can run now; a running one
+        stays (it is finished, or Lost with Retry, when the server is back)."""
+        others = [other for other in self.pool if other is not server and other.connected and not other.drained]
+        for job in list(self._sent.get(server.name, ())):
+            handle = job.handle
+            if handle is None or handle.status is not PromptStatus.QUEUED:
+                continue
+            if not any(_may_run(job, other) and self._fit(job, other) for other in others):
+                continue
+            log.warning(
+                "%s: ComfyUI server %s away for %gs; sending it elsewhere",
+                job.tag,
+                server.name,
+                self.settings.failover_grace,
+            )
+            self._sent[server.name].discard(job)
+            job.handle = None
+            server.service.abandon(handle.prompt_id)
+            self._moved.append(job)
+            job.notify()
+
     async def close(self) -> None:
         """Stop scheduling; jobs waiting here stay in the store and are queued again on the next start."""
         await self._tasks.close()
@@ -206,9 +252,10 @@ class Scheduler:
 
 
 def _may_run(job: Job, server: PoolServer) -> bool:
-    """A job whose input images were uploaded to one server (after a restart) can only go there."""
-    pinned = job.record.server
-    return not pinned or pinned == server.name or job.inputs is not None
+    """A job whose input images were uploaded to one server (and are no longer in memory) can only go there."""
+    if job.inputs is not None or not job.takes_images:
+        return True
+    return not job.record.server or job.record.server == server.name
 
 
 def _lacks(server: PoolServer, graph: Mapping[str, Any]) -> tuple[str, ...]:
