@@ -12,7 +12,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
-from discomfy.bot.bot import DiscomfyBot
+from discomfy.bot.bot import DiscomfyBot, ShardedDiscomfyBot, recommended_shards
 from discomfy.bot.buttons import JobControls
 from discomfy.comfy import DEFAULT_SERVER, ComfyPool
 from discomfy.config import Config
@@ -24,11 +24,13 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIterator[DiscomfyBot]:
+async def open_bot(
+    config: Config, *, store: JobStore | None = None, sharded: bool = False
+) -> AsyncIterator[DiscomfyBot]:
     """The bot with its services, not yet logged in; everything it opened is closed on exit.
 
     `store` lets a caller keep one open job store across several bots (a restart in a test); by default the
-    bot opens `storage.database` itself.
+    bot opens `storage.database` itself. `sharded`: on discord.py's AutoShardedBot (see `run`).
     """
     workflows = load_workflows(config.workflows.directory)
     log.info("Loaded %d workflow(s): %s", len(workflows), ", ".join(workflows.names))
@@ -42,7 +44,8 @@ async def open_bot(config: Config, *, store: JobStore | None = None) -> AsyncIte
         )
         stack.push_async_callback(pool.close)
         jobs = JobManager(pool, workflows, store, config.limits, config.scheduler)
-        bot = await stack.enter_async_context(DiscomfyBot(config, pool, jobs, workflows, controls=JobControls()))
+        bot_class = ShardedDiscomfyBot if sharded else DiscomfyBot
+        bot = await stack.enter_async_context(bot_class(config, pool, jobs, workflows, controls=JobControls()))
         yield bot
 
 
@@ -52,9 +55,14 @@ async def run(config: Config) -> None:
     Raises:
         DiscordLoginError, DiscordUnreachableError: Discord refused the token, or cannot be reached.
     """
-    async with open_bot(config) as bot:
-        assert config.discord.token is not None  # load_config(require_token=True) checked it
-        running = asyncio.create_task(bot.serve(config.discord.token.reveal()), name="discord")
+    assert config.discord.token is not None  # load_config(require_token=True) checked it
+    token = config.discord.token.reveal()
+    sharding = config.discord.sharding
+    sharded = sharding == "on" or (sharding == "auto" and await recommended_shards(token) > 1)
+    if sharded:
+        log.info("Connecting to Discord with automatic sharding (discord.sharding: %s)", sharding)
+    async with open_bot(config, sharded=sharded) as bot:
+        running = asyncio.create_task(bot.serve(token), name="discord")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -71,6 +71,7 @@ class JobSnapshot:
     files: tuple[Path, ...]
     batch_id: str | None
     batch_index: int | None
+    server: str | None = None  # the ComfyUI server it was sent to; shown only when there are several
 
 
 class Job:
@@ -83,6 +84,7 @@ class Job:
         self.result: JobResult | None = None
         self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
         self.inputs: Inputs | None = None  # its input images while in memory (lets it move to another server)
+        self.show_server = False  # its snapshots name its server (there are several)
         self.queue_position: tuple[int, int] | None = None  # (place, of) while in the bot's own queue
         self._change = asyncio.Event()
         self._started_at = time.monotonic()
@@ -160,6 +162,7 @@ class Job:
             files=tuple(Path(p) for p in record.output_files),
             batch_id=record.batch_id,
             batch_index=record.batch_index,
+            server=record.server if self.show_server and record.status is not JobStatus.WAITING else None,
         )
 
     def _elapsed(self) -> float:

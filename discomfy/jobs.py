@@ -33,6 +33,7 @@ from discomfy.ids import short_id
 from discomfy.job import Inputs, Job, JobRequest
 from discomfy.quota import Quota, Reservation
 from discomfy.scheduler import Scheduler
+from discomfy.scheduler.errors import UnknownServerError
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.store.errors import StoreError
 from discomfy.store.writer import JobWriter
@@ -42,6 +43,7 @@ from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 log = logging.getLogger(__name__)
 
 SAVE_ON_CLOSE = 5.0  # seconds a stop waits for changes kept in memory to reach the store
+DRAINED_KEY = "server_drained:"  # + a server's name: "1" while an admin has it drained
 
 
 class JobManager:
@@ -132,7 +134,7 @@ class JobManager:
                 reservation.claim(record)
                 jobs.append(await self._failed(record, spec, failure))
                 continue
-            job = Job(record, spec, None)
+            job = self._job(record, spec)
             job.inputs = inputs
             try:
                 await self.store.add(record)
@@ -152,7 +154,7 @@ class JobManager:
 
     async def _failed(self, record: JobRecord, spec: WorkflowSpec | None, error: ComfyError) -> Job:
         """A seed of a batch that never reached ComfyUI, settled as failed (in memory if the store will not)."""
-        job = Job(record, spec, None)
+        job = self._job(record, spec)
         with contextlib.suppress(StoreError):  # not even written: the message still shows it failed
             await self.store.add(record)
         await self._settle_failed(job, error)
@@ -305,7 +307,7 @@ class JobManager:
         for member in records:
             job = self._live.get(member.job_id)
             if job is None:
-                job = Job(member, self.workflows.find(member.workflow), None)
+                job = self._job(member, self.workflows.find(member.workflow))
                 job.settled.set()
             jobs.append(job)
         return jobs
@@ -329,12 +331,29 @@ class JobManager:
             return False
         return await self._service(job.record).cancel(job.record.prompt_id)
 
+    async def set_drained(self, name: str, drained: bool) -> PoolServer:
+        """Drain a server (what runs there finishes, nothing new goes there) or take it back; kept across restarts.
+
+        Raises:
+            UnknownServerError: comfy.servers has no server of that name.
+        """
+        server = self.pool.get(name) if name else None
+        if server is None:
+            raise UnknownServerError(name, self.pool.names)
+        await self.store.set_meta(DRAINED_KEY + server.name, "1" if drained else "")
+        server.drained = drained
+        log.info("ComfyUI server %s %s", server.name, "drained" if drained else "resumed")
+        self.scheduler.kick()
+        return server
+
     async def resume_unfinished(self) -> list[Job]:
         """After a restart: follow every job the store says is unfinished, however it ended meanwhile."""
+        for each in self.pool:  # drained by an admin before the restart: still drained
+            each.drained = await self.store.get_meta(DRAINED_KEY + each.name) == "1"
         jobs, waiting = [], []
         for record in await self.store.unfinished():
             spec = self.workflows.find(record.workflow)
-            job = Job(record, spec, None)
+            job = self._job(record, spec)
             self._live[record.job_id] = job
             if record.status is JobStatus.DELIVERING and await asyncio.to_thread(_all_exist, record.output_files):
                 job.settled.set()
@@ -390,7 +409,12 @@ class JobManager:
             server=record.server if spec and spec.takes_images else None,  # its images are there
         )
         await self.store.add(new)
-        return await self._queue(Job(new, spec, None), held)
+        return await self._queue(self._job(new, spec), held)
+
+    def _job(self, record: JobRecord, spec: WorkflowSpec | None) -> Job:
+        job = Job(record, spec, None)
+        job.show_server = self.pool.multiple
+        return job
 
     def _service(self, record: JobRecord) -> ComfyService:
         """The service of the server the job was sent to (the first one for jobs stored before several)."""

@@ -6,7 +6,7 @@ import base64
 import json
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -301,3 +301,35 @@ def test_python_m_discomfy_check_prints_the_same_report(
     assert report.startswith("DisComfy self-check")
     assert "limits.max_count" in report
     assert "not checked: fix the config first" in report
+
+
+async def test_with_several_servers_each_is_checked_and_a_workflow_one_of_them_runs_is_no_problem(
+    fake_comfy_factory: Callable[..., Awaitable[FakeComfy]],
+    workflows_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    full, plain = await fake_comfy_factory(), await fake_comfy_factory()
+    plain.remove_node_class("EmptyLatentImage")
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"comfy:\n  request_timeout: 5\n  servers:\n    - {{name: full, url: '{full.url}'}}\n"
+        f"    - {{name: plain, url: '{plain.url}'}}\n"
+        f"discord:\n  admin_user_ids: [{APPLICATION_ID + 1}]\nworkflows:\n  directory: {workflows_dir}\n",
+        encoding="utf-8",
+    )
+
+    code = await run_checks(path)
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    blocks = {block.split("\n", 1)[0]: block for block in out.split("\n\n")}
+    assert "WebSocket" in blocks["ComfyUI server full"]
+    assert "  ! " in blocks["ComfyUI server plain"]
+    assert "EmptyLatentImage" in blocks["ComfyUI server plain"]
+    assert "txt2img_sdxl runs on full" in blocks["Workflows on the servers"]
+    full.remove_node_class("EmptyLatentImage")
+    assert await run_checks(path) == 1
+    assert "txt2img_sdxl: no reachable server can run it" in capsys.readouterr().out

@@ -14,6 +14,7 @@ import pytest_asyncio
 from PIL import Image
 
 from discomfy.comfy import PoolServer
+from discomfy.health import check_health, write_health
 from discomfy.store import JobStatus
 from discomfy.store.database import CLIENT_ID_KEY
 from testing import payloads
@@ -270,3 +271,103 @@ async def test_a_job_running_on_a_server_that_restarted_is_lost_and_its_retry_ro
     retried = [r for r in await failing.store.history(760, limit=5) if r.job_id != record.job_id]
     assert [(r.status, r.server) for r in retried] == [(JobStatus.DONE, "b" if record.server == "a" else "a")]
     running_on.release()
+
+
+# ---- /queue, /server drain|resume, the message, health ---------------------------------------------
+
+ADMIN = payloads.USER_ID + 1
+
+
+@pytest_asyncio.fixture
+async def admin_kit(
+    fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
+) -> AsyncIterator[BotKit]:
+    first, second = two
+    async with start_bot(
+        fake_discord,
+        first,
+        tmp_path,
+        servers={"a": first, "b": second},
+        scheduler={"look_ahead": 1},
+        discord={"admin_user_ids": [ADMIN]},
+    ) as started:
+        assert await started.bot.comfy.wait_connected(10)
+        yield started
+
+
+def _embed(kit: BotKit, payload: dict[str, Any]) -> dict[str, Any]:
+    return kit.message(payload)["embeds"][0]
+
+
+def _field(embed: dict[str, Any], name: str) -> str:
+    return next(f["value"] for f in embed.get("fields", []) if f["name"] == name)
+
+
+async def test_queue_shows_each_server_its_gpu_and_the_bots_own_queue(
+    admin_kit: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    for fake in two:
+        fake.hold()
+    for user in (780, 781, 782):
+        await admin_kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=user)
+    payload = await admin_kit.command("queue", user_id=ADMIN)
+    embed = _embed(admin_kit, payload)
+    servers = _field(embed, "Servers").splitlines()
+    assert servers == [
+        "**a** · connected · 0 running, 1 waiting (1 ours) · cpu · 22.6 of 23.5 GB free",
+        "**b** · connected · 0 running, 1 waiting (1 ours) · cpu · 22.6 of 23.5 GB free",
+    ]
+    assert "⏳ waiting on a" in embed["description"]
+    assert "⏳ waiting on b" in embed["description"]
+    assert "`#1` 🕒 in the bot's queue" in embed["description"]
+    for fake in two:
+        fake.release()
+    await admin_kit.settle()
+
+
+async def test_a_drained_server_gets_no_new_jobs_even_after_a_restart_until_resumed(
+    admin_kit: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    refused = await admin_kit.command("server", {"name": "b"}, subcommand="drain", user_id=payloads.USER_ID)
+    assert "Only DisComfy admins" in json.dumps(admin_kit.callback(refused).json)
+    assert not _server(admin_kit, "b").drained
+    done = await admin_kit.command("server", {"name": "b"}, subcommand="drain", user_id=ADMIN)
+    assert "is drained" in json.dumps(admin_kit.callback(done).json)
+    kit = await admin_kit.restart()
+    assert await kit.bot.comfy.wait_connected(10)
+    assert _server(kit, "b").drained  # kept in the store
+    sent = [await kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=790 + i) for i in range(3)]
+    await kit.settle()
+    assert await _servers_of(kit, sent) == ["a", "a", "a"]
+    queue = _embed(kit, await kit.command("queue", user_id=ADMIN))
+    assert "drained (nothing new goes there)" in _field(queue, "Servers").splitlines()[1]
+    await kit.command("server", {"name": "b"}, subcommand="resume", user_id=ADMIN)
+    two[0].hold()  # a is busy: the next job goes to b again
+    more = [await kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=795 + i) for i in range(2)]
+    assert sorted(await _servers_of(kit, more)) == ["a", "b"]
+    two[0].release()
+    await kit.settle()
+
+
+async def test_with_several_servers_a_jobs_message_says_where_it_ran(admin_kit: BotKit) -> None:
+    payload = await admin_kit.command("generate", {"prompt": "a fox", "steps": 2})
+    await admin_kit.settle()
+    (record,) = await admin_kit.records(payload)
+    assert _field(_embed(admin_kit, payload), "Server") == record.server
+
+
+async def test_the_heartbeat_names_each_server_and_stays_healthy_while_one_is_connected(
+    admin_kit: BotKit, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
+) -> None:
+    await _until(admin_kit.bot.health_path.exists)
+    beat = json.loads(admin_kit.bot.health_path.read_text(encoding="utf-8"))
+    assert beat["servers"] == {"a": True, "b": True}
+    path = tmp_path / "beat.json"
+    write_health(path, discord_ready=True, comfy_connected=True, servers={"a": True, "b": False})
+    healthy, reason = check_health(path)
+    assert healthy
+    assert "ComfyUI server(s) b not connected" in reason
+    assert json.loads(path.read_text(encoding="utf-8"))["status"] == "healthy"
+    write_health(path, discord_ready=True, comfy_connected=False, servers={"a": False, "b": False})
+    assert not check_health(path)[0]
+    assert json.loads(path.read_text(encoding="utf-8"))["status"] == "degraded"

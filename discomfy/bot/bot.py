@@ -19,7 +19,7 @@ from discomfy.bot.errors import DiscordLoginError, DiscordUnreachableError, repo
 from discomfy.bot.permissions import Admins
 from discomfy.bot.presenter import Presenter
 from discomfy.comfy import ComfyError
-from discomfy.health import write_health
+from discomfy.health import health_status, write_health
 from discomfy.store.retention import keep_pruning
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import check_against_object_info
@@ -38,6 +38,7 @@ EXTENSIONS = (
     "discomfy.bot.buttons",
     "discomfy.bot.cogs.generate",
     "discomfy.bot.cogs.admin",
+    "discomfy.bot.cogs.servers",
     "discomfy.bot.cogs.history",
 )
 HEARTBEAT_SECONDS = 15.0
@@ -128,11 +129,30 @@ class DiscomfyBot(commands.Bot):
         return Path(self.config.storage.database).parent / "health.json"
 
     async def _heartbeat(self) -> None:
-        """Write the real connection state every few seconds, so a healthcheck means something."""
+        """Write the real connection state every few seconds, so a healthcheck means something; say in the log
+        when it turns degraded (Discord or every ComfyUI server away) and when it is healthy again."""
+        said: str | None = None  # nothing is said before Discord is first ready
         while True:
+            ready, servers = self.is_ready(), {server.name: server.connected for server in self.comfy}
+            status = health_status(discord_ready=ready, comfy_connected=any(servers.values()))
+            if status != said and (ready or said is not None):
+                away = ", ".join(name for name, up in servers.items() if not up) or "none"
+                level = logging.WARNING if status == "degraded" else logging.INFO
+                log.log(
+                    level,
+                    "Health: %s (Discord %s; ComfyUI servers not connected: %s)",
+                    status,
+                    "ready" if ready else "away",
+                    away,
+                )
+                said = status
             try:
                 await asyncio.to_thread(
-                    write_health, self.health_path, discord_ready=self.is_ready(), comfy_connected=self.comfy.connected
+                    write_health,
+                    self.health_path,
+                    discord_ready=ready,
+                    comfy_connected=any(servers.values()),
+                    servers=servers,
                 )
             except OSError as exc:
                 log.warning("Cannot write the health file %s: %s", self.health_path, exc)
@@ -191,3 +211,24 @@ class DiscomfyBot(commands.Bot):
         await self.presenter.close()
         await self.jobs.close()
         await super().close()
+
+
+class ShardedDiscomfyBot(DiscomfyBot, commands.AutoShardedBot):
+    """The same bot on discord.py's AutoShardedBot: one gateway connection per shard, for a bot in many guilds."""
+
+
+async def recommended_shards(token: str) -> int:
+    """How many shards Discord recommends for this bot (GET /gateway/bot); 1 if it cannot tell us now.
+
+    Discord recommends more than one from about 1000 guilds, and requires sharding from 2500.
+    """
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        await http.static_login(token)
+        shards, _url, _limits = await http.get_bot_gateway()
+    except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
+        log.info("Could not ask Discord for its recommended shard count (%s); not sharding", exc)
+        return 1
+    finally:
+        await http.close()
+    return int(shards)

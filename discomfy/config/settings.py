@@ -118,6 +118,8 @@ class DiscordSettings(_Section):
     guild_ids: _Ids = ()  # commands sync instantly to these guilds; empty means global sync
     admin_role_ids: _Ids = ()  # roles allowed the admin commands; Discord's own permissions do not count
     admin_user_ids: _Ids = ()  # users allowed the admin commands
+    # discord.py's AutoShardedBot: "auto" when Discord recommends more than one shard (about 1000+ guilds)
+    sharding: Literal["auto", "on", "off"] = "auto"
 
 
 class WorkflowSettings(_Section):

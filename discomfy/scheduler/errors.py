@@ -11,6 +11,14 @@ class SchedulerError(DiscomfyError):
     """The root of the scheduler's errors."""
 
 
+class UnknownServerError(SchedulerError):
+    """An admin named a server that comfy.servers does not list."""
+
+    def __init__(self, name: str, names: tuple[str, ...]) -> None:
+        self.name = name
+        super().__init__(f"There is no ComfyUI server called {name!r}; the servers are: {', '.join(names)}.")
+
+
 class NoServerCanRunError(SchedulerError):
     """Every ComfyUI server lacks something the workflow needs; says what, per server."""
 
