@@ -362,6 +362,9 @@ class FakeComfy:
         self.step_delay: float = step_delay
         #: When set, every output file written from now on is exactly this many bytes.
         self.output_size: int | None = None
+        #: When set, every prompt runs at least this many seconds (a fixed simulated GPU time, on top of the nodes'
+        #: own steps; an interrupt cuts it short).
+        self.job_duration: float | None = None
         #: Seconds every HTTP request (not the WebSocket) waits before being handled.
         self.stall_http: float = 0.0
         #: Per route (without /api), seconds to hold an answer AFTER it was computed: a slow network
@@ -1448,6 +1451,10 @@ class FakeComfy:
         self._add_message(st, run, "execution_cached", {"nodes": cached, "prompt_id": run.prompt_id}, broadcast=False)
         order = self._plan(prompt, run.outputs_to_execute, sigs, st.cache)
         outputs = set(run.outputs_to_execute)
+        if self.job_duration:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.job_duration):
+                    await st.interrupt_event.wait()  # the first node then sees the interrupt
         try:
             for nid in order:
                 await self._execute_node(st, run, nid, sigs[nid], nid in outputs)
