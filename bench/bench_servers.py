@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench._common import FAIL, INFO, Row, graph, verdict
+from bench.bench_service import render
 from discomfy.comfy import ComfyPool, ComfyServer, ComfySettings
 from discomfy.config import LimitSettings, SchedulerSettings
 from discomfy.job import Job, JobRequest
@@ -240,20 +237,6 @@ async def run(plan: Plan, tmp: Path) -> list[Row]:
     return rows
 
 
-def render(rows: list[Row], *, quick: bool, seconds: float) -> str:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    lines = [
-        f"DisComfy scheduler benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
-        f"{os.cpu_count()} CPUs, load average {load}",
-        "",
-        "| Metric | Measured | Target | Result |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {r.metric} | {r.value} | {r.target} | {r.verdict} |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_servers", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="60 jobs instead of 200: a smoke run")
@@ -262,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="discomfy-bench-") as tmp:
         rows = asyncio.run(run(QUICK if args.quick else FULL, Path(tmp)))
-    sys.stdout.write(render(rows, quick=args.quick, seconds=time.perf_counter() - started))
+    sys.stdout.write(render(rows, quick=args.quick, seconds=time.perf_counter() - started, name="scheduler"))
     return 1 if any(row.verdict == FAIL for row in rows) else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,24 +12,9 @@ from typing import Any
 
 from discomfy.comfy import ComfyJob, JobResult, PromptStatus
 from discomfy.ids import short_id
+from discomfy.inputs import InputImage, Inputs
 from discomfy.store import JobRecord, JobStatus
 from discomfy.workflows import WorkflowSpec
-
-
-@dataclass(frozen=True, slots=True)
-class InputImage:
-    """An image a user attached, to be uploaded to ComfyUI for a LoadImage parameter."""
-
-    data: bytes = field(repr=False)
-    filename: str
-
-
-class Inputs:
-    """A request's input images, and what each server calls them once uploaded there (a batch uploads once)."""
-
-    def __init__(self, images: Mapping[str, InputImage]) -> None:
-        self.images = dict(images)
-        self.references: dict[str, dict[str, str]] = {}  # server -> parameter -> ComfyUI's name for the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +30,23 @@ class JobRequest:
     images: Mapping[str, InputImage] = field(default_factory=dict)
     message_id: int | None = None  # the deferred response's message, stored before ComfyUI sees the job
     priority: bool = False  # an admin's: first in the bot's queue when scheduler.admins_first
+
+
+def new_record(owner_id: int, **fields: Any) -> JobRecord:
+    """A fresh WAITING record with its own job and prompt ids (the prompt id is chosen before submitting)."""
+    return JobRecord(
+        job_id=uuid.uuid4().hex,
+        owner_id=owner_id,
+        prompt_id=str(uuid.uuid4()),
+        status=JobStatus.WAITING,
+        created_at=time.time(),
+        **{"message_id": None, "batch_id": None, "batch_index": None, **fields},
+    )
+
+
+def jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a record keeps as its parameters: the plain ones (no image bytes)."""
+    return {k: v for k, v in values.items() if isinstance(v, str | int | float | bool) or v is None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +16,22 @@ from discomfy.comfy import (
     ComfyError,
     ComfyPool,
     ComfyService,
-    ExecutionFailedError,
     Failed,
     Finished,
     JobCancelledError,
-    JobInterruptedError,
     JobLostError,
     JobMovedError,
-    OutputFile,
     PoolServer,
     Started,
-    WorkflowRejectedError,
 )
 from discomfy.config import LimitSettings, SchedulerSettings
 from discomfy.ids import short_id
-from discomfy.job import Inputs, Job, JobRequest
+from discomfy.inputs import Inputs, graph_for, upload
+from discomfy.job import Job, JobRequest, jsonable, new_record
+from discomfy.outcomes import failure_kind, left_out_note, unknown_server
 from discomfy.quota import Quota, Reservation
 from discomfy.scheduler import Scheduler
-from discomfy.scheduler.errors import UnknownServerError
+from discomfy.scheduler.errors import NoServerCanRunError
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.store.errors import StoreError
 from discomfy.store.writer import JobWriter
@@ -43,7 +41,6 @@ from discomfy.workflows import WorkflowLibrary, WorkflowSpec, build_workflow
 log = logging.getLogger(__name__)
 
 SAVE_ON_CLOSE = 5.0  # seconds a stop waits for changes kept in memory to reach the store
-DRAINED_KEY = "server_drained:"  # + a server's name: "1" while an admin has it drained
 
 
 class JobManager:
@@ -58,7 +55,9 @@ class JobManager:
         scheduling: SchedulerSettings | None = None,
     ) -> None:
         self.pool = pool
-        self.scheduler = Scheduler(pool, scheduling or SchedulerSettings(), self._dispatch_quietly)
+        self.scheduler = Scheduler(
+            pool, scheduling or SchedulerSettings(), self._dispatch_quietly, self._unrunnable, store
+        )
         self.workflows = workflows
         self.store = store
         self.writer = JobWriter(store)  # what followed jobs write: a failing disk cannot strand them
@@ -112,18 +111,18 @@ class JobManager:
         if request.images:  # uploaded at once, so a refusal reaches the user; other servers get them on demand
             inputs = Inputs(request.images)
             server = self.scheduler.server_for_uploads(builds[0].graph)
-            values.update(await self._upload(inputs, server))
+            values.update(await upload(inputs, server))
             builds = [build_workflow(spec, values, seed=b.seed) for b in builds]
         jobs: list[Job] = []
         failure: ComfyError | None = None
         for index, built in enumerate(builds):
-            record = _new_record(
+            record = new_record(
                 request.owner_id,
                 channel_id=request.channel_id,
                 guild_id=request.guild_id,
                 message_id=request.message_id,
                 workflow=spec.name,
-                params=_jsonable(built.values),
+                params=jsonable(built.values),
                 seed=built.seed or 0,
                 graph=built.graph,
                 batch_id=batch_id,
@@ -187,7 +186,7 @@ class JobManager:
         if job.record.status is not JobStatus.WAITING:  # sent before: the old prompt id is being taken back there
             changes["prompt_id"] = str(uuid.uuid4())
         try:
-            changes["graph"] = await self._graph_for(job, server)
+            changes["graph"] = await graph_for(job.record, job.spec, job.inputs, server)
             await self.writer.transition(job, JobStatus.CREATED, **changes)
             graph = changes["graph"]
             job.handle = await server.service.submit(
@@ -217,23 +216,6 @@ class JobManager:
         with contextlib.suppress(Exception):
             await self._dispatch(job, server)
 
-    async def _graph_for(self, job: Job, server: PoolServer) -> Mapping[str, Any]:
-        """The job's graph for `server`: as stored, or with its input images uploaded there first."""
-        record = job.record
-        if record.server in (None, server.name) or job.inputs is None or job.spec is None:
-            return record.graph or {}
-        values = {**record.params, **await self._upload(job.inputs, server)}
-        return build_workflow(job.spec, values, seed=record.seed).graph
-
-    async def _upload(self, inputs: Inputs, server: PoolServer) -> dict[str, str]:
-        """Upload the input images to `server` once; their names there, by parameter."""
-        if server.name not in inputs.references:
-            references = {}
-            for name, image in inputs.images.items():
-                references[name] = (await server.service.upload_image(image.data, image.filename)).reference
-            inputs.references[server.name] = references
-        return inputs.references[server.name]
-
     # ---- following jobs --------------------------------------------------------------------------
 
     def _watch(self, job: Job) -> None:
@@ -250,7 +232,7 @@ class JobManager:
                 self.scheduler.release(job)
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
-                notes = _left_out_note(event.result.left_out, self.pool.settings.max_outputs)
+                notes = left_out_note(event.result.left_out, self.pool.settings.max_outputs)
                 await self.writer.transition(job, JobStatus.DELIVERING, output_files=files, notes=notes)
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
@@ -259,9 +241,12 @@ class JobManager:
             elif isinstance(event, Failed):
                 await self._settle_failed(job, event.error)
 
+    async def _unrunnable(self, job: Job, error: NoServerCanRunError) -> None:
+        await self._settle_failed(job, ComfyError(str(error)))  # no server can run it any more: says what is missing
+
     async def _settle_failed(self, job: Job, error: ComfyError) -> None:
         self.scheduler.release(job)
-        status, kind = _failure_kind(error)
+        status, kind = failure_kind(error)
         reason = str(error)
         if isinstance(error, JobLostError) and job.record.status in (JobStatus.CREATED, JobStatus.WAITING):
             reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
@@ -331,25 +316,9 @@ class JobManager:
             return False
         return await self._service(job.record).cancel(job.record.prompt_id)
 
-    async def set_drained(self, name: str, drained: bool) -> PoolServer:
-        """Drain a server (what runs there finishes, nothing new goes there) or take it back; kept across restarts.
-
-        Raises:
-            UnknownServerError: comfy.servers has no server of that name.
-        """
-        server = self.pool.get(name) if name else None
-        if server is None:
-            raise UnknownServerError(name, self.pool.names)
-        await self.store.set_meta(DRAINED_KEY + server.name, "1" if drained else "")
-        server.drained = drained
-        log.info("ComfyUI server %s %s", server.name, "drained" if drained else "resumed")
-        self.scheduler.kick()
-        return server
-
     async def resume_unfinished(self) -> list[Job]:
         """After a restart: follow every job the store says is unfinished, however it ended meanwhile."""
-        for each in self.pool:  # drained by an admin before the restart: still drained
-            each.drained = await self.store.get_meta(DRAINED_KEY + each.name) == "1"
+        await self.scheduler.load_drained()
         jobs, waiting = [], []
         for record in await self.store.unfinished():
             spec = self.workflows.find(record.workflow)
@@ -360,7 +329,7 @@ class JobManager:
             elif record.status is JobStatus.WAITING:
                 waiting.append(job)
             elif (server := self.pool.get(record.server)) is None:
-                await self._settle_failed(job, _unknown_server(record))
+                await self._settle_failed(job, unknown_server(record))
             elif record.prompt_id is not None:
                 if record.status is JobStatus.DELIVERING:
                     job.record = await self.store.update(record.job_id, status=JobStatus.RUNNING)
@@ -372,11 +341,7 @@ class JobManager:
             else:
                 await self._settle_failed(job, JobLostError(record.job_id))
             jobs.append(job)
-        sent = [job.record for job in jobs if job.record.status is not JobStatus.WAITING]
-        if sent:  # the turns go on after the owner whose job went to ComfyUI last
-            self.scheduler.queue.served(max(sent, key=lambda r: r.queued_at or r.created_at).owner_id)
-        for job in waiting:  # back in the bot's queue in the order stored, once the sent ones count
-            self.scheduler.add(job)
+        self.scheduler.restore(waiting, sent=[job.record for job in jobs if job not in waiting])
         if jobs:
             log.info("Resumed %d unfinished job(s)", len(jobs))
         return jobs
@@ -397,7 +362,7 @@ class JobManager:
     async def _retry(self, record: JobRecord, owner_id: int, message_id: int | None, held: Reservation) -> Job:
         spec = self.workflows.find(record.workflow)
         self.scheduler.check_runnable(spec.title if spec else record.workflow, record.graph or {})
-        new = _new_record(
+        new = new_record(
             owner_id,
             channel_id=record.channel_id,
             guild_id=record.guild_id,
@@ -420,7 +385,7 @@ class JobManager:
         """The service of the server the job was sent to (the first one for jobs stored before several)."""
         server = self.pool.get(record.server)
         if server is None:
-            raise _unknown_server(record)
+            raise unknown_server(record)
         return server.service
 
     async def close(self) -> None:
@@ -435,47 +400,5 @@ class JobManager:
         await self.writer.close()
 
 
-def _new_record(owner_id: int, **fields: Any) -> JobRecord:
-    """A fresh WAITING record with its own job and prompt ids (the prompt id is chosen before submitting)."""
-    return JobRecord(
-        job_id=uuid.uuid4().hex,
-        owner_id=owner_id,
-        prompt_id=str(uuid.uuid4()),
-        status=JobStatus.WAITING,
-        created_at=time.time(),
-        **{"message_id": None, "batch_id": None, "batch_index": None, **fields},
-    )
-
-
-def _unknown_server(record: JobRecord) -> JobLostError:
-    return JobLostError(record.prompt_id or record.job_id, f"server {record.server!r} is no longer configured")
-
-
-def _failure_kind(error: ComfyError) -> tuple[JobStatus, str]:
-    if isinstance(error, JobCancelledError):
-        return JobStatus.CANCELLED, "cancelled"
-    if isinstance(error, JobInterruptedError):
-        return JobStatus.CANCELLED, "interrupted"
-    if isinstance(error, JobLostError):
-        return JobStatus.LOST, "lost"
-    if isinstance(error, WorkflowRejectedError):
-        return JobStatus.FAILED, "rejected"
-    if isinstance(error, ExecutionFailedError):
-        return JobStatus.FAILED, "execution_failed"
-    return JobStatus.FAILED, "comfy_unavailable"
-
-
-def _left_out_note(left_out: Sequence[OutputFile], limit: int) -> tuple[str, ...]:
-    """What the result says about outputs beyond `comfy.max_outputs`: how many, and the first few names."""
-    if not left_out:
-        return ()
-    names = ", ".join(f"`{output.filename}`" for output in left_out[:5]) + (", …" if len(left_out) > 5 else "")
-    return (f"{len(left_out)} more file(s) not fetched (at most {limit} per job): {names}",)
-
-
 def _all_exist(paths: Iterable[str]) -> bool:
     return all(Path(p).exists() for p in paths)
-
-
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if isinstance(v, str | int | float | bool) or v is None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import uuid
@@ -30,11 +31,20 @@ async def two(fake_comfy_factory: MakeFake) -> tuple[FakeComfy, FakeComfy]:
     return await fake_comfy_factory(), await fake_comfy_factory()
 
 
+@contextlib.asynccontextmanager
+async def _on_two(
+    fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path, names: str, **sections: Any
+) -> AsyncIterator[BotKit]:
+    """The bot on both fakes, named `names` ("a b"), once both sockets are connected."""
+    servers = dict(zip(names.split(), two, strict=True))
+    async with start_bot(fake_discord, two[0], tmp_path, servers=servers, **sections) as started:
+        assert await started.bot.comfy.wait_connected(10)
+        yield started
+
+
 @pytest_asyncio.fixture
 async def kit(fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path) -> AsyncIterator[BotKit]:
-    first, second = two
-    async with start_bot(fake_discord, first, tmp_path, servers={"default": first, "gpu2": second}) as started:
-        assert await started.bot.comfy.wait_connected(10)
+    async with _on_two(fake_discord, two, tmp_path, "default gpu2") as started:
         yield started
 
 
@@ -76,10 +86,8 @@ async def routed(
     fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
 ) -> AsyncIterator[BotKit]:
     """Two servers, the bot's look-ahead at its default of 2; `plain` lacks the VAEEncode node img2img needs."""
-    plain, full = two
-    plain.remove_node_class("VAEEncode")
-    async with start_bot(fake_discord, plain, tmp_path, servers={"plain": plain, "full": full}, **FAIR) as started:
-        assert await started.bot.comfy.wait_connected(10)
+    two[0].remove_node_class("VAEEncode")
+    async with _on_two(fake_discord, two, tmp_path, "plain full", **FAIR) as started:
         await _capabilities_read(started)
         yield started
 
@@ -100,6 +108,13 @@ def _server(kit: BotKit, name: str) -> PoolServer:
     return server
 
 
+async def _held_jobs(kit: BotKit, two: tuple[FakeComfy, FakeComfy], first_user: int) -> list[dict[str, Any]]:
+    """Four users' jobs while both servers hold everything: what each server got stays in its queue."""
+    for fake in two:
+        fake.hold()
+    return [await kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=first_user + i) for i in range(4)]
+
+
 async def _servers_of(kit: BotKit, payloads_sent: list[dict[str, Any]]) -> list[str | None]:
     return [record.server for payload in payloads_sent for record in await kit.records(payload)]
 
@@ -107,9 +122,7 @@ async def _servers_of(kit: BotKit, payloads_sent: list[dict[str, Any]]) -> list[
 async def test_jobs_go_to_the_least_loaded_server_taking_turns_when_equal(
     routed: BotKit, two: tuple[FakeComfy, FakeComfy]
 ) -> None:
-    for fake in two:
-        fake.hold()
-    sent = [await routed.command("generate", {"prompt": "a fox", "steps": 2}, user_id=700 + i) for i in range(4)]
+    sent = await _held_jobs(routed, two, 700)
     assert sorted(await _servers_of(routed, sent)) == ["full", "full", "plain", "plain"]
     assert [len(fake.pending_prompt_ids) for fake in two] == [2, 2]
     for fake in two:
@@ -180,9 +193,7 @@ async def test_when_no_server_can_run_a_workflow_the_user_is_told_what_is_missin
 async def test_a_restart_resumes_jobs_on_both_servers_each_from_its_own(
     routed: BotKit, two: tuple[FakeComfy, FakeComfy]
 ) -> None:
-    for fake in two:
-        fake.hold()
-    sent = [await routed.command("generate", {"prompt": "a fox", "steps": 2}, user_id=730 + i) for i in range(4)]
+    sent = await _held_jobs(routed, two, 730)
     kit = await routed.restart()
     assert await kit.bot.comfy.wait_connected(10)
     for fake in two:
@@ -205,26 +216,17 @@ FAILOVER = {"scheduler": {"look_ahead": 2, "failover_grace": 0.3}}
 async def failing(
     fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
 ) -> AsyncIterator[BotKit]:
-    first, second = two
-    async with start_bot(
-        fake_discord,
-        first,
-        tmp_path,
-        servers={"a": first, "b": second},
-        comfy_settings={"reconnect_max_delay": 0.5},
-        **FAILOVER,
-    ) as started:
-        assert await started.bot.comfy.wait_connected(10)
-        yield started
+    async with _on_two(
+        fake_discord, two, tmp_path, "a b", comfy_settings={"reconnect_max_delay": 0.5}, **FAILOVER
+    ) as kit:
+        yield kit
 
 
 async def test_a_server_away_past_the_grace_period_has_its_waiting_jobs_finish_elsewhere_exactly_once(
     failing: BotKit, two: tuple[FakeComfy, FakeComfy]
 ) -> None:
     away, other = two
-    for fake in two:
-        fake.hold()
-    sent = [await failing.command("generate", {"prompt": "a fox", "steps": 2}, user_id=740 + i) for i in range(4)]
+    sent = await _held_jobs(failing, two, 740)
     assert sorted(await _servers_of(failing, sent)) == ["a", "a", "b", "b"]
     old_prompts = set(away.pending_prompt_ids)
     outage = asyncio.create_task(away.restart(downtime=3.0, keep_queue=True))  # back with its queue intact
@@ -282,16 +284,8 @@ ADMIN = payloads.USER_ID + 1
 async def admin_kit(
     fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
 ) -> AsyncIterator[BotKit]:
-    first, second = two
-    async with start_bot(
-        fake_discord,
-        first,
-        tmp_path,
-        servers={"a": first, "b": second},
-        scheduler={"look_ahead": 1},
-        discord={"admin_user_ids": [ADMIN]},
-    ) as started:
-        assert await started.bot.comfy.wait_connected(10)
+    admins = {"admin_user_ids": [ADMIN]}
+    async with _on_two(fake_discord, two, tmp_path, "a b", scheduler={"look_ahead": 1}, discord=admins) as started:
         yield started
 
 

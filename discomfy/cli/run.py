@@ -105,10 +105,12 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> ComfySettings:
-    """The bot's own ComfyUI settings (config.yaml if present, credentials from the environment or .env)."""
+    """The bot's own ComfyUI settings (config.yaml if present, credentials from the environment or .env); with
+    several servers, the first one's."""
     load_dotenv()
     config = load_config(args.config or DEFAULT_CONFIG_PATH)
-    values = {**dict(config.comfy), "download_dir": args.out.resolve()}
+    first = config.comfy.enabled_servers()[0].settings  # with comfy.servers: the first one listed
+    values = {**dict(first), "download_dir": args.out.resolve()}
     if args.url is not None:
         values["url"] = args.url
     try:

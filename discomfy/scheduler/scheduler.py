@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from discomfy.comfy import PromptStatus
 from discomfy.ids import short_id
-from discomfy.scheduler.errors import NoServerCanRunError
+from discomfy.scheduler.errors import NoServerCanRunError, UnknownServerError
 from discomfy.scheduler.fair import FairQueue
 from discomfy.scheduler.routing import Candidate, choose
 from discomfy.tasks import BackgroundTasks
@@ -28,19 +28,26 @@ if TYPE_CHECKING:
     from discomfy.comfy.object_info import ObjectInfo
     from discomfy.config import SchedulerSettings
     from discomfy.job import Job
+    from discomfy.store import JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between looks at the servers when nothing else wakes the scheduler
+DRAINED_KEY = "server_drained:"  # + a server's name, in the store's meta: "1" while an admin has it drained
 
 Dispatch = Callable[["Job", "PoolServer"], Coroutine[Any, Any, None]]
+Refuse = Callable[["Job", NoServerCanRunError], Coroutine[Any, Any, None]]
 
 
 class Scheduler:
     """Fair turns across users, at most `look_ahead` of our prompts per server, each to the least loaded one."""
 
-    def __init__(self, pool: ComfyPool, settings: SchedulerSettings, dispatch: Dispatch) -> None:
+    def __init__(
+        self, pool: ComfyPool, settings: SchedulerSettings, dispatch: Dispatch, refuse: Refuse, store: JobStore
+    ) -> None:
         self.pool = pool
+        self._refuse = refuse  # a waiting job no server can run any more: it fails, saying what is missing
+        self.store = store  # where a drained server stays drained across restarts
         self.settings = settings
         self.queue: FairQueue[Job] = FairQueue()
         self._dispatch = dispatch
@@ -75,6 +82,34 @@ class Scheduler:
         self._moved.append(job)
         self.kick()
 
+    def restore(self, waiting: list[Job], *, sent: list[JobRecord]) -> None:
+        """After a restart: the jobs that waited in the bot's queue wait again in their stored order, and the
+        turns go on after the owner whose job went to ComfyUI last."""
+        if sent:
+            self.queue.served(max(sent, key=lambda r: r.queued_at or r.created_at).owner_id)
+        for job in waiting:
+            self.add(job)
+
+    async def set_drained(self, name: str, drained: bool) -> PoolServer:
+        """Drain a server (what runs there finishes, nothing new goes there) or take it back; kept across restarts.
+
+        Raises:
+            UnknownServerError: comfy.servers has no server of that name.
+        """
+        server = self.pool.get(name) if name else None
+        if server is None:
+            raise UnknownServerError(name, self.pool.names)
+        await self.store.set_meta(DRAINED_KEY + server.name, "1" if drained else "")
+        server.drained = drained
+        log.info("ComfyUI server %s %s", server.name, "drained" if drained else "resumed")
+        self.kick()
+        return server
+
+    async def load_drained(self) -> None:
+        """At startup: the servers an admin drained before the restart are still drained."""
+        for server in self.pool:
+            server.drained = await self.store.get_meta(DRAINED_KEY + server.name) == "1"
+
     def adopt(self, job: Job, server: PoolServer) -> None:
         """A job already sent to `server` (resumed after a restart) counts against its look-ahead."""
         self._sent.setdefault(server.name, set()).add(job)
@@ -104,18 +139,32 @@ class Scheduler:
             if not any(self.sent_to(server.name) < self.settings.look_ahead for server in servers):
                 break  # every server is full: the rest keep their places
             server = self._route(job, servers)
-            if server is None:
-                continue
-            if job in self._moved:
-                self._moved.remove(job)
-            else:
-                self.queue.take(job)
-            self._forget(job)
-            self._sent.setdefault(server.name, set()).add(job)
-            job.queue_position = None
-            picks.append((job, server))
+            if server is not None:
+                self._take(job)
+                self._sent.setdefault(server.name, set()).add(job)
+                picks.append((job, server))
+            elif (error := self._nowhere(job)) is not None:  # a server came back without a node pack it needs
+                self._take(job)
+                self._tasks.spawn(self._refuse(job, error), name=f"refuse-{short_id(job.job_id)}")
         self._show_positions()
         return picks
+
+    def _take(self, job: Job) -> None:
+        if job in self._moved:
+            self._moved.remove(job)
+        else:
+            self.queue.take(job)
+        self._forget(job)
+        job.queue_position = None
+
+    def _nowhere(self, job: Job) -> NoServerCanRunError | None:
+        """Why no server can run the job, once every server's node list is known and each lacks a piece."""
+        graph = job.record.graph or {}
+        try:
+            self.check_runnable(job.spec.title if job.spec else job.record.workflow, graph)
+        except NoServerCanRunError as error:
+            return error
+        return None
 
     def check_runnable(self, workflow: str, graph: Mapping[str, Any]) -> None:
         """Refuse a graph that no server can run, naming what each lacks (servers not read yet may run it).
@@ -147,12 +196,15 @@ class Scheduler:
         candidates = [
             Candidate(server, self._load(server), server.weight)
             for server in servers
-            if self.sent_to(server.name) < self.settings.look_ahead and _may_run(job, server) and self._fit(job, server)
+            if self.sent_to(server.name) < self.settings.look_ahead and self._eligible(job, server)
         ]
         chosen = choose(candidates, self._rotation)
         if chosen is not None:
             self._rotation += 1
         return chosen
+
+    def _eligible(self, job: Job, server: PoolServer) -> bool:
+        return _may_run(job, server, self.pool) and self._fit(job, server)
 
     def _fit(self, job: Job, server: PoolServer) -> bool:
         """The server can run the job's graph (as far as its node list, read at its last connect, tells)."""
@@ -231,7 +283,7 @@ class Scheduler:
             handle = job.handle
             if handle is None or handle.status is not PromptStatus.QUEUED:
                 continue
-            if not any(_may_run(job, other) and self._fit(job, other) for other in others):
+            if not any(self._eligible(job, other) for other in others):
                 continue
             log.warning(
                 "%s: ComfyUI server %s away for %gs; sending it elsewhere",
@@ -251,9 +303,10 @@ class Scheduler:
         self._loop = None
 
 
-def _may_run(job: Job, server: PoolServer) -> bool:
-    """A job whose input images were uploaded to one server (and are no longer in memory) can only go there."""
-    if job.inputs is not None or not job.takes_images:
+def _may_run(job: Job, server: PoolServer, pool: ComfyPool) -> bool:
+    """A job whose input images were uploaded to one server (and are no longer in memory) can only go there,
+    unless that server left the config (then anywhere: the server it goes to says the image is missing)."""
+    if job.inputs is not None or not job.takes_images or pool.get(job.record.server) is None:
         return True
     return not job.record.server or job.record.server == server.name
 

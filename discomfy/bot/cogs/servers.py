@@ -33,19 +33,22 @@ class ServerCog(
     @admin_only()
     async def drain(self, interaction: discord.Interaction[DiscomfyBot], name: str) -> None:
         """Send no new jobs to a ComfyUI server; what runs or waits there finishes."""
-        server = await self.bot.jobs.set_drained(name.strip(), True)
-        log.info("/server drain %s by %s", server.name, interaction.user.id)
-        text = f"Server **{server.name}** is drained: what runs or waits there finishes, nothing new goes there."
-        await interaction.response.send_message(embed=discord.Embed(description=text), ephemeral=True)
+        await self._set(interaction, name, drained=True)
 
     @app_commands.command(name="resume")
     @app_commands.describe(name="The server, as comfy.servers names it")
     @admin_only()
     async def resume(self, interaction: discord.Interaction[DiscomfyBot], name: str) -> None:
         """Let a drained ComfyUI server take new jobs again."""
-        server = await self.bot.jobs.set_drained(name.strip(), False)
-        log.info("/server resume %s by %s", server.name, interaction.user.id)
-        text = f"Server **{server.name}** takes new jobs again."
+        await self._set(interaction, name, drained=False)
+
+    async def _set(self, interaction: discord.Interaction[DiscomfyBot], name: str, *, drained: bool) -> None:
+        server = await self.bot.jobs.scheduler.set_drained(name.strip(), drained)
+        log.info("/server %s %s by %s", "drain" if drained else "resume", server.name, interaction.user.id)
+        if drained:
+            text = f"Server **{server.name}** is drained: what runs or waits there finishes, nothing new goes there."
+        else:
+            text = f"Server **{server.name}** takes new jobs again."
         await interaction.response.send_message(embed=discord.Embed(description=text), ephemeral=True)
 
     @drain.autocomplete("name")
