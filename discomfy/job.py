@@ -88,6 +88,7 @@ class Job:
         self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
         self.inputs: Inputs | None = None  # its input images while in memory (lets it move to another server)
         self.show_server = False  # its snapshots name its server (there are several)
+        self.cancel_requested = False  # cancelled between the bot's queue and ComfyUI: not sent, or taken back
         self.queue_position: tuple[int, int] | None = None  # (place, of) while in the bot's own queue
         self._change = asyncio.Event()
         self._started_at = time.monotonic()
@@ -101,6 +102,11 @@ class Job:
     def tag(self) -> str:
         """`job 3f2a9c1e (prompt 8d01b2aa)`: short ids for one log line per transition."""
         return f"job {short_id(self.job_id)} (prompt {short_id(self.record.prompt_id)})"
+
+    @property
+    def output_nodes(self) -> tuple[str, ...] | None:
+        """The nodes whose files are its result; None: every output node of the graph."""
+        return (self.spec.outputs or None) if self.spec else None
 
     @property
     def takes_images(self) -> bool:

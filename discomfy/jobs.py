@@ -143,7 +143,7 @@ class JobManager:
                     raise  # nothing started: the caller tells the user why
                 # Some seeds run already: they must still be shown and delivered, the rest with the reason.
                 failure = exc if isinstance(exc, ComfyError) else ComfyError("DisComfy could not submit this seed.")
-                if not isinstance(exc, ComfyError):
+                if failure is not exc:
                     log.exception("Seed %d of batch %s could not be submitted", index + 1, short_id(batch_id))
                 reservation.claim(record)
                 if not job.settled.is_set():  # the store refused the record itself: settle it in memory
@@ -188,10 +188,11 @@ class JobManager:
         try:
             changes["graph"] = await graph_for(job.record, job.spec, job.inputs, server)
             await self.writer.transition(job, JobStatus.CREATED, **changes)
-            graph = changes["graph"]
-            job.handle = await server.service.submit(
-                graph, prompt_id=job.record.prompt_id, output_nodes=job.spec.outputs or None if job.spec else None
-            )
+            if job.cancel_requested:  # cancelled on its way out of the bot's queue: ComfyUI never hears of it
+                await self._settle_failed(job, JobCancelledError(job.record.prompt_id or job.job_id))
+                return
+            graph, prompt_id = changes["graph"], job.record.prompt_id
+            job.handle = await server.service.submit(graph, prompt_id=prompt_id, output_nodes=job.output_nodes)
         except ComfyConnectionError as exc:
             if inline:
                 await self._settle_failed(job, exc)
@@ -210,6 +211,8 @@ class JobManager:
         log.info("%s queued on %s: %s for user %s", job.tag, server.name, job.record.workflow, job.record.owner_id)
         job.notify()
         self._watch(job)
+        if job.cancel_requested and job.record.prompt_id:  # cancelled while its submission was on its way
+            await server.service.cancel(job.record.prompt_id)
 
     async def _dispatch_quietly(self, job: Job, server: PoolServer) -> None:
         """A dispatch nobody waits for: its failure is already on the job (and its message)."""
@@ -312,6 +315,9 @@ class JobManager:
         if self.scheduler.discard(job):
             await self._settle_failed(job, JobCancelledError(job.record.prompt_id or job.job_id))
             return True
+        if job.handle is None and job.record.status.is_pending:  # on its way to a server: stopped there
+            job.cancel_requested = True
+            return True
         if job.record.prompt_id is None or job.finished:
             return False
         return await self._service(job.record).cancel(job.record.prompt_id)
@@ -333,9 +339,7 @@ class JobManager:
             elif record.prompt_id is not None:
                 if record.status is JobStatus.DELIVERING:
                     job.record = await self.store.update(record.job_id, status=JobStatus.RUNNING)
-                job.handle = server.service.track(
-                    record.prompt_id, record.graph or {}, output_nodes=spec.outputs or None if spec else None
-                )
+                job.handle = server.service.track(record.prompt_id, record.graph or {}, output_nodes=job.output_nodes)
                 self.scheduler.adopt(job, server)
                 self._watch(job)
             else:

@@ -69,7 +69,9 @@ class Scheduler:
 
     def discard(self, job: Job) -> bool:
         """Take a job out of the bot's queue without running it (cancelled); False if it was not waiting."""
-        if not self.queue.discard(job):
+        if job in self._moved:
+            self._moved.remove(job)
+        elif not self.queue.discard(job):
             return False
         self._forget(job)
         job.queue_position = None
