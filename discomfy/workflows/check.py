@@ -182,10 +182,15 @@ def _listing(choices: tuple[Any, ...]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def missing_pieces(graph: Mapping[str, Any], info: ObjectInfo) -> tuple[str, ...]:
-    """What a server lacks to run this exact graph: node classes, and files (models, LoRAs) its loaders name.
+#: What a model file's name ends with (checkpoints, LoRAs, VAEs, upscalers, text encoders, GGUF...).
+MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx")
 
-    Input images are left out: they are uploaded to whichever server the job goes to.
+
+def missing_pieces(graph: Mapping[str, Any], info: ObjectInfo) -> tuple[str, ...]:
+    """What a server lacks to run this exact graph: node classes, and the model files its loaders name.
+
+    Only those two, which differ between servers: other choices are the same everywhere (or checked by ComfyUI
+    itself), and input images are uploaded to whichever server the job goes to.
     """
     missing: dict[str, None] = {}  # ordered, without repeats
     for node in graph.values():
@@ -196,9 +201,9 @@ def missing_pieces(graph: Mapping[str, Any], info: ObjectInfo) -> tuple[str, ...
             missing[f"the node {cls!r} (a custom node pack)"] = None
             continue
         for name, value in (node.get("inputs") or {}).items():
-            spec = info.input_spec(cls, name)
-            if spec is None or spec.choices is None or is_link(value) or spec.options.get("image_upload"):
+            if not isinstance(value, str) or not value.lower().endswith(MODEL_SUFFIXES):
                 continue
-            if value not in spec.choices:
+            spec = info.input_spec(cls, name)
+            if spec is not None and spec.choices is not None and value not in spec.choices:
                 missing[f"the file {value!r} ({cls} {name})"] = None
     return tuple(missing)
