@@ -47,10 +47,12 @@ def workflows_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def write_config(tmp_path: Path, url: str, workflows: Path, extra: str = "") -> Path:
+def write_config(tmp_path: Path, url: str, workflows: Path, extra: str = "", *, servers: str = "") -> Path:
+    """`servers`: a comfy.servers list in YAML (flow style) instead of `url`."""
     path = tmp_path / "config.yaml"
+    where = f"servers: {servers}" if servers else f"url: {url}"
     path.write_text(
-        f"comfy:\n  url: {url}\n  request_timeout: 5\n"
+        f"comfy:\n  {where}\n  request_timeout: 5\n"
         f"discord:\n  admin_user_ids: [{APPLICATION_ID + 1}]\n"
         f"workflows:\n  directory: {workflows}\n{extra}",
         encoding="utf-8",
@@ -313,13 +315,8 @@ async def test_with_several_servers_each_is_checked_and_a_workflow_one_of_them_r
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
     full, plain = await fake_comfy_factory(), await fake_comfy_factory()
     plain.remove_node_class("EmptyLatentImage")
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"comfy:\n  request_timeout: 5\n  servers:\n    - {{name: full, url: '{full.url}'}}\n"
-        f"    - {{name: plain, url: '{plain.url}'}}\n"
-        f"discord:\n  admin_user_ids: [{APPLICATION_ID + 1}]\nworkflows:\n  directory: {workflows_dir}\n",
-        encoding="utf-8",
-    )
+    servers = f"[{{name: full, url: '{full.url}'}}, {{name: plain, url: '{plain.url}'}}]"
+    path = write_config(tmp_path, "", workflows_dir, servers=servers)
 
     code = await run_checks(path)
 

@@ -20,6 +20,7 @@ from discomfy.ids import short_id
 from discomfy.scheduler.errors import NoServerCanRunError, UnknownServerError
 from discomfy.scheduler.fair import FairQueue
 from discomfy.scheduler.routing import Candidate, choose
+from discomfy.store import JobStatus
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows.check import missing_pieces
 
@@ -283,7 +284,8 @@ class Scheduler:
         others = [other for other in self.pool if other is not server and other.connected and not other.drained]
         for job in list(self._sent.get(server.name, ())):
             handle = job.handle
-            if handle is None or handle.status is not PromptStatus.QUEUED:
+            started = job.record.status is not JobStatus.QUEUED  # as last known, also from before a restart
+            if handle is None or handle.status is not PromptStatus.QUEUED or started:
                 continue
             if not any(self._eligible(job, other) for other in others):
                 continue
