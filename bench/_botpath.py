@@ -88,7 +88,7 @@ async def running_bot(
 
 def stamp_starts(bot: DiscomfyBot) -> dict[str, float]:
     """prompt_id -> when the bot's tracker dispatched that prompt's `execution_start` (this tracker only)."""
-    tracker = bot.comfy.tracker
+    tracker = bot.comfy.first.service.tracker
     stamps: dict[str, float] = {}
     original = tracker.dispatch_text
 
@@ -126,7 +126,7 @@ async def concurrent_jobs(
     await comfy.command("reset")
     await discord_api.command("reset")
     started = stamp_starts(bot)
-    tracker = bot.comfy.tracker
+    tracker = bot.comfy.first.service.tracker
     before = tracker.messages
     prefix = f"bench {count}-{time.monotonic_ns()}"
     sent = [payloads.slash_command("generate", {"prompt": f"{prefix} #{i}", "steps": steps}) for i in range(count)]

@@ -72,10 +72,11 @@ async def run(plan: Plan, tmp: Path) -> list[Row]:
     return submit + finish + dispatch_rows(local, e2e, mix_text, plan.repeats) + memory + bot
 
 
-def render(rows: list[Row], *, quick: bool, seconds: float) -> str:
+def render(rows: list[Row], *, quick: bool, seconds: float, name: str = "ComfyService") -> str:
+    """The result table under a line saying what ran, when, and on what (bench_servers.py shares it)."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
-        f"DisComfy ComfyService benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
+        f"DisComfy {name} benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
         f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
         f"{os.cpu_count()} CPUs, load average {load}",
         "",

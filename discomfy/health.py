@@ -12,17 +12,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 DEFAULT_PATH = Path("data/health.json")
 DEFAULT_MAX_AGE = 60.0  # four missed beats at the bot's ~15 s interval
 
 
-def write_health(path: Path, *, discord_ready: bool, comfy_connected: bool) -> None:
-    """Replace the heartbeat atomically so a checker never reads half a file; blocking, so use a thread."""
+def health_status(*, discord_ready: bool, comfy_connected: bool) -> str:
+    """Healthy while Discord and at least one ComfyUI server are connected; degraded otherwise."""
+    return "healthy" if discord_ready and comfy_connected else "degraded"
+
+
+def write_health(
+    path: Path, *, discord_ready: bool, comfy_connected: bool, servers: Mapping[str, bool] | None = None
+) -> None:
+    """Replace the heartbeat atomically so a checker never reads half a file; blocking, so use a thread.
+
+    `servers`: each ComfyUI server's connection by name; `comfy_connected` is whether at least one is.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"discord_ready": discord_ready, "comfy_connected": comfy_connected, "updated": time.time()}
+    payload = {
+        "status": health_status(discord_ready=discord_ready, comfy_connected=comfy_connected),
+        "discord_ready": discord_ready,
+        "comfy_connected": comfy_connected,
+        "servers": dict(servers or {}),
+        "updated": time.time(),
+    }
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
@@ -34,7 +50,7 @@ def write_health(path: Path, *, discord_ready: bool, comfy_connected: bool) -> N
 
 
 def check_health(path: Path, max_age: float = DEFAULT_MAX_AGE, *, now: float | None = None) -> tuple[bool, str]:
-    """Healthy only if the heartbeat is fresh and both Discord and ComfyUI are connected."""
+    """Healthy only if the heartbeat is fresh and Discord and at least one ComfyUI server are connected."""
     try:
         beat = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -51,7 +67,10 @@ def check_health(path: Path, max_age: float = DEFAULT_MAX_AGE, *, now: float | N
         return False, "not connected to Discord"
     if beat.get("comfy_connected") is not True:
         return False, "not connected to ComfyUI"
-    return True, f"healthy: Discord ready, ComfyUI connected, heartbeat {max(age, 0):.0f} s old"
+    servers = beat.get("servers") if isinstance(beat.get("servers"), dict) else {}
+    away = sorted(str(name) for name, up in servers.items() if up is not True)
+    others = f" (ComfyUI server(s) {', '.join(away)} not connected)" if away else ""
+    return True, f"healthy: Discord ready, ComfyUI connected{others}, heartbeat {max(age, 0):.0f} s old"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,17 +13,10 @@ from typing import Any
 from discomfy.comfy import ComfyJob, JobResult, PromptStatus
 from discomfy.comfy.cache import CACHED, PARTLY_CACHED
 from discomfy.ids import short_id
+from discomfy.inputs import InputImage, Inputs
 from discomfy.store import JobRecord, JobStatus
 from discomfy.sweep.axes import Grid
 from discomfy.workflows import WorkflowSpec
-
-
-@dataclass(frozen=True, slots=True)
-class InputImage:
-    """An image a user attached, to be uploaded to ComfyUI for a LoadImage parameter."""
-
-    data: bytes = field(repr=False)
-    filename: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +32,24 @@ class JobRequest:
     images: Mapping[str, InputImage] = field(default_factory=dict)
     message_id: int | None = None  # the deferred response's message, stored before ComfyUI sees the job
     spoiler: bool = False  # post the result (and its previews) as spoilers
+    priority: bool = False  # an admin's: first in the bot's queue when scheduler.admins_first
+
+
+def new_record(owner_id: int, **fields: Any) -> JobRecord:
+    """A fresh WAITING record with its own job and prompt ids (the prompt id is chosen before submitting)."""
+    return JobRecord(
+        job_id=uuid.uuid4().hex,
+        owner_id=owner_id,
+        prompt_id=str(uuid.uuid4()),
+        status=JobStatus.WAITING,
+        created_at=time.time(),
+        **{"message_id": None, "batch_id": None, "batch_index": None, **fields},
+    )
+
+
+def jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a record keeps as its parameters: the plain ones (no image bytes)."""
+    return {k: v for k, v in values.items() if isinstance(v, str | int | float | bool) or v is None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,7 @@ class JobSnapshot:
     batch_id: str | None
     batch_index: int | None
     cache: str | None = None  # what the result says about ComfyUI's cache (a `cache_note`), if anything
+    server: str | None = None  # the ComfyUI server it was sent to; shown only when there are several
 
     @property
     def fully_cached(self) -> bool:
@@ -96,6 +109,11 @@ class Job:
         self.result: JobResult | None = None
         self.sweep: Grid | None = None  # the X/Y grid its batch is laid out on, when it is a /sweep cell
         self.settled = asyncio.Event()  # set once ComfyUI's outcome is persisted (DELIVERING or failed)
+        self.inputs: Inputs | None = None  # its input images while in memory (lets it move to another server)
+        self.show_server = False  # its snapshots name its server (there are several)
+        self.cancel_requested = False  # cancelled between the bot's queue and ComfyUI: not sent, or taken back
+        self.queue_position: tuple[int, int] | None = None  # (place, of) while in the bot's own queue
+        self._change = asyncio.Event()
         self._started_at = time.monotonic()
         self._step_clock: tuple[str | None, float] | None = None
 
@@ -109,8 +127,34 @@ class Job:
         return f"job {short_id(self.job_id)} (prompt {short_id(self.record.prompt_id)})"
 
     @property
+    def output_nodes(self) -> tuple[str, ...] | None:
+        """The nodes whose files are its result; None: every output node of the graph."""
+        return (self.spec.outputs or None) if self.spec else None
+
+    @property
+    def takes_images(self) -> bool:
+        """Its workflow has input images (uploaded to one server: elsewhere only while they are in memory)."""
+        return self.spec is not None and self.spec.takes_images
+
+    @property
     def finished(self) -> bool:
         return not self.record.status.is_unfinished
+
+    def notify(self) -> None:
+        """Something a watcher shows changed outside the ComfyUI handle (a new handle, a place in the queue)."""
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def next_change(self) -> None:
+        """Until `notify` is called or the job settles."""
+        if self.settled.is_set():
+            return
+        waiters = {asyncio.ensure_future(self._change.wait()), asyncio.ensure_future(self.settled.wait())}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def snapshot(self) -> JobSnapshot:
         """The current state, read from the live handle where there is one."""
@@ -118,7 +162,10 @@ class Job:
         status = record.status
         position = total = step = steps = None
         node = None
-        if handle is not None and status.is_pending:
+        if status is JobStatus.WAITING:  # in the bot's own queue: queued, as far as the user is concerned
+            status = JobStatus.QUEUED
+            position, total = self.queue_position or (None, None)
+        elif handle is not None and status.is_pending:
             if handle.status is PromptStatus.RUNNING:
                 status = JobStatus.RUNNING
             position, total = handle.position, handle.queue_total
@@ -148,6 +195,7 @@ class Job:
             batch_id=record.batch_id,
             batch_index=record.batch_index,
             cache=split_notes(record.notes)[0],
+            server=record.server if self.show_server and record.status is not JobStatus.WAITING else None,
         )
 
     def _elapsed(self) -> float:

@@ -7,28 +7,32 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from discomfy.comfy import (
+    ComfyConnectionError,
     ComfyError,
+    ComfyPool,
     ComfyService,
-    ExecutionFailedError,
     Failed,
     Finished,
     JobCancelledError,
-    JobInterruptedError,
     JobLostError,
-    OutputFile,
+    JobMovedError,
+    PoolServer,
     Started,
-    WorkflowRejectedError,
 )
 from discomfy.comfy.cache import cache_note
-from discomfy.config import LimitSettings
+from discomfy.config import LimitSettings, SchedulerSettings
 from discomfy.ids import short_id
-from discomfy.job import Job, JobCell, JobRequest
+from discomfy.inputs import Inputs, graph_for, upload
+from discomfy.job import Job, JobCell, JobRequest, jsonable, new_record
+from discomfy.outcomes import failure_kind, left_out_note, unknown_server
 from discomfy.quota import Quota, Reservation
+from discomfy.scheduler import Scheduler
+from discomfy.scheduler.errors import NoServerCanRunError
 from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore
 from discomfy.store.errors import StoreError
 from discomfy.store.writer import JobWriter
@@ -44,8 +48,18 @@ SAVE_ON_CLOSE = 5.0  # seconds a stop waits for changes kept in memory to reach 
 class JobManager:
     """The one place jobs are created, limited, persisted and resumed; shared by every cog."""
 
-    def __init__(self, comfy: ComfyService, workflows: WorkflowLibrary, store: JobStore, limits: LimitSettings) -> None:
-        self.comfy = comfy
+    def __init__(
+        self,
+        pool: ComfyPool,
+        workflows: WorkflowLibrary,
+        store: JobStore,
+        limits: LimitSettings,
+        scheduling: SchedulerSettings | None = None,
+    ) -> None:
+        self.pool = pool
+        self.scheduler = Scheduler(
+            pool, scheduling or SchedulerSettings(), self._dispatch_quietly, self._unrunnable, store
+        )
         self.workflows = workflows
         self.store = store
         self.writer = JobWriter(store)  # what followed jobs write: a failing disk cannot strand them
@@ -112,42 +126,47 @@ class JobManager:
         spec = self.workflows.get(request.workflow)
         values = dict(request.values)
         builds = [build_workflow(spec, {**values, **c.values}, seed=c.seed) for c in cells]  # validate all first
-        if request.images:
-            for name, image in request.images.items():
-                values[name] = (await self.comfy.upload_image(image.data, image.filename)).reference
+        self.scheduler.check_runnable(spec.title, builds[0].graph)
+        inputs, server = None, None
+        if request.images:  # uploaded at once, so a refusal reaches the user; other servers get them on demand
+            inputs = Inputs(request.images)
+            server = self.scheduler.server_for_uploads(builds[0].graph)
+            values.update(await upload(inputs, server))
             builds = [
                 build_workflow(spec, {**values, **c.values}, seed=b.seed) for c, b in zip(cells, builds, strict=True)
             ]
         jobs: list[Job] = []
         failure: ComfyError | None = None
         for index, built in enumerate(builds):
-            record = _new_record(
+            record = new_record(
                 request.owner_id,
                 channel_id=request.channel_id,
                 guild_id=request.guild_id,
                 message_id=request.message_id,
                 workflow=spec.name,
-                params=_jsonable(built.values),
+                params=jsonable(built.values),
                 seed=built.seed or 0,
                 graph=built.graph,
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
                 spoiler=request.spoiler,
+                server=server.name if server else None,
             )
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)
                 jobs.append(await self._failed(record, spec, failure))
                 continue
-            job = Job(record, spec, None)
+            job = self._job(record, spec)
+            job.inputs = inputs
             try:
                 await self.store.add(record)
-                await self._queue(job, built.outputs, reservation)
+                await self._queue(job, reservation, priority=request.priority)
             except Exception as exc:
                 if not jobs:
                     raise  # nothing started: the caller tells the user why
                 # Some seeds run already: they must still be shown and delivered, the rest with the reason.
                 failure = exc if isinstance(exc, ComfyError) else ComfyError("DisComfy could not submit this seed.")
-                if not isinstance(exc, ComfyError):
+                if failure is not exc:
                     log.exception("Seed %d of batch %s could not be submitted", index + 1, short_id(batch_id))
                 reservation.claim(record)
                 if not job.settled.is_set():  # the store refused the record itself: settle it in memory
@@ -157,21 +176,53 @@ class JobManager:
 
     async def _failed(self, record: JobRecord, spec: WorkflowSpec | None, error: ComfyError) -> Job:
         """A seed of a batch that never reached ComfyUI, settled as failed (in memory if the store will not)."""
-        job = Job(record, spec, None)
+        job = self._job(record, spec)
         with contextlib.suppress(StoreError):  # not even written: the message still shows it failed
             await self.store.add(record)
         await self._settle_failed(job, error)
         return job
 
-    async def _queue(self, job: Job, outputs: Iterable[str], reservation: Reservation) -> Job:
-        """Submit a stored CREATED job; on any failure it is settled as failed before the error goes on."""
-        record = job.record
-        self._live[record.job_id] = job
-        reservation.claim(record)  # the job counts itself from here on
+    async def _queue(self, job: Job, reservation: Reservation, *, priority: bool = False) -> Job:
+        """Put a stored WAITING job in the bot's queue; if its turn is now, submit it here and now.
+
+        Raises:
+            ComfyError: its own submission failed (the job is settled as failed first).
+        """
+        self._live[job.job_id] = job
+        reservation.claim(job.record)  # the job counts itself from here on
+        self.scheduler.add(job, priority=priority)
+        for picked, server in self.scheduler.select(inline=True):
+            if picked is job:
+                await self._dispatch(job, server, inline=True)
+            else:
+                self._tasks.spawn(self._dispatch_quietly(picked, server), name=f"dispatch-{short_id(picked.job_id)}")
+        return job
+
+    async def _dispatch(self, job: Job, server: PoolServer, *, inline: bool = False) -> None:
+        """Submit a job whose turn came to `server`; on any failure it is settled as failed before the error goes on,
+        except that a job nobody waits for (not `inline`) goes to the next server when this one cannot be reached.
+
+        Raises:
+            ComfyError: the server refused the job or could not be reached.
+        """
+        changes: dict[str, Any] = {"server": server.name}
+        if job.record.status is not JobStatus.WAITING:  # sent before: the old prompt id is being taken back there
+            changes["prompt_id"] = str(uuid.uuid4())
         try:
-            job.handle = await self.comfy.submit(
-                record.graph or {}, prompt_id=record.prompt_id, output_nodes=tuple(outputs) or None
-            )
+            changes["graph"] = await graph_for(job.record, job.spec, job.inputs, server)
+            await self.writer.transition(job, JobStatus.CREATED, **changes)
+            if job.cancel_requested:  # cancelled on its way out of the bot's queue: ComfyUI never hears of it
+                await self._settle_failed(job, JobCancelledError(job.record.prompt_id or job.job_id))
+                return
+            graph, prompt_id = changes["graph"], job.record.prompt_id
+            job.handle = await server.service.submit(graph, prompt_id=prompt_id, output_nodes=job.output_nodes)
+        except ComfyConnectionError as exc:
+            if inline:
+                await self._settle_failed(job, exc)
+                raise
+            log.warning("%s could not reach ComfyUI server %s (%s); it goes to the next", job.tag, server.name, exc)
+            self.scheduler.requeue(job)
+            return
         except ComfyError as exc:
             await self._settle_failed(job, exc)
             raise
@@ -180,9 +231,16 @@ class JobManager:
             await self._settle_failed(job, ComfyError("DisComfy could not submit this job to ComfyUI."))
             raise
         await self.writer.transition(job, JobStatus.QUEUED)
-        log.info("%s queued: %s for user %s", job.tag, record.workflow, record.owner_id)
+        log.info("%s queued on %s: %s for user %s", job.tag, server.name, job.record.workflow, job.record.owner_id)
+        job.notify()
         self._watch(job)
-        return job
+        if job.cancel_requested and job.record.prompt_id:  # cancelled while its submission was on its way
+            await server.service.cancel(job.record.prompt_id)
+
+    async def _dispatch_quietly(self, job: Job, server: PoolServer) -> None:
+        """A dispatch nobody waits for: its failure is already on the job (and its message)."""
+        with contextlib.suppress(Exception):
+            await self._dispatch(job, server)
 
     # ---- following jobs --------------------------------------------------------------------------
 
@@ -197,21 +255,28 @@ class JobManager:
                 await self.writer.transition(job, JobStatus.RUNNING)
                 log.info("%s running", job.tag)
             elif isinstance(event, Finished):
+                self.scheduler.release(job)
                 job.result = event.result
                 files = tuple(str(f.path) for f in event.result.files)
-                notes = _left_out_note(event.result.left_out, self.comfy.settings.max_outputs)
+                notes = left_out_note(event.result.left_out, self.pool.settings.max_outputs)
                 cache = cache_note(event.result, job.record.graph)
                 notes += (cache,) if cache else ()
                 await self.writer.transition(job, JobStatus.DELIVERING, output_files=files, notes=notes)
                 log.info("%s finished in ComfyUI with %d file(s); delivering", job.tag, len(files))
                 job.settled.set()
+            elif isinstance(event, Failed) and isinstance(event.error, JobMovedError):
+                return  # taken back from a server that was away: the scheduler sends it on, followed anew
             elif isinstance(event, Failed):
                 await self._settle_failed(job, event.error)
 
+    async def _unrunnable(self, job: Job, error: NoServerCanRunError) -> None:
+        await self._settle_failed(job, ComfyError(str(error)))  # no server can run it any more: says what is missing
+
     async def _settle_failed(self, job: Job, error: ComfyError) -> None:
-        status, kind = _failure_kind(error)
+        self.scheduler.release(job)
+        status, kind = failure_kind(error)
         reason = str(error)
-        if isinstance(error, JobLostError) and job.record.status is JobStatus.CREATED:
+        if isinstance(error, JobLostError) and job.record.status in (JobStatus.CREATED, JobStatus.WAITING):
             reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
         await self.writer.transition(
             job, status, expect=UNFINISHED, error=reason, error_kind=kind, finished_at=time.time()
@@ -256,7 +321,7 @@ class JobManager:
         for member in records:
             job = self._live.get(member.job_id)
             if job is None:
-                job = Job(member, self.workflows.find(member.workflow), None)
+                job = self._job(member, self.workflows.find(member.workflow))
                 job.settled.set()
             job.sweep = Grid.of(sweep) if sweep is not None else None
             jobs.append(job)
@@ -272,30 +337,42 @@ class JobManager:
         return sorted(self._live.values(), key=lambda j: j.record.created_at)
 
     async def cancel(self, job: Job) -> bool:
-        """Delete a pending job from ComfyUI's queue, or interrupt it if it already runs."""
+        """Take a job out of the bot's queue (ComfyUI never hears of it), delete it from ComfyUI's queue, or
+        interrupt it if it already runs."""
+        if self.scheduler.discard(job):
+            await self._settle_failed(job, JobCancelledError(job.record.prompt_id or job.job_id))
+            return True
+        if job.handle is None and job.record.status.is_pending:  # on its way to a server: stopped there
+            job.cancel_requested = True
+            return True
         if job.record.prompt_id is None or job.finished:
             return False
-        return await self.comfy.cancel(job.record.prompt_id)
+        return await self._service(job.record).cancel(job.record.prompt_id)
 
     async def resume_unfinished(self) -> list[Job]:
         """After a restart: follow every job the store says is unfinished, however it ended meanwhile."""
-        jobs = []
+        await self.scheduler.load_drained()
+        jobs, waiting = [], []
         for record in await self.store.unfinished():
             spec = self.workflows.find(record.workflow)
-            job = Job(record, spec, None)
+            job = self._job(record, spec)
             self._live[record.job_id] = job
             if record.status is JobStatus.DELIVERING and await asyncio.to_thread(_all_exist, record.output_files):
                 job.settled.set()
+            elif record.status is JobStatus.WAITING:
+                waiting.append(job)
+            elif (server := self.pool.get(record.server)) is None:
+                await self._settle_failed(job, unknown_server(record))
             elif record.prompt_id is not None:
                 if record.status is JobStatus.DELIVERING:
                     job.record = await self.store.update(record.job_id, status=JobStatus.RUNNING)
-                job.handle = self.comfy.track(
-                    record.prompt_id, record.graph or {}, output_nodes=spec.outputs or None if spec else None
-                )
+                job.handle = server.service.track(record.prompt_id, record.graph or {}, output_nodes=job.output_nodes)
+                self.scheduler.adopt(job, server)
                 self._watch(job)
             else:
                 await self._settle_failed(job, JobLostError(record.job_id))
             jobs.append(job)
+        self.scheduler.restore(waiting, sent=[job.record for job in jobs if job not in waiting])
         if jobs:
             log.info("Resumed %d unfinished job(s)", len(jobs))
         return jobs
@@ -318,7 +395,8 @@ class JobManager:
         self, record: JobRecord, owner_id: int, message_id: int | None, held: Reservation, *, spoiler: bool
     ) -> Job:
         spec = self.workflows.find(record.workflow)
-        new = _new_record(
+        self.scheduler.check_runnable(spec.title if spec else record.workflow, record.graph or {})
+        new = new_record(
             owner_id,
             channel_id=record.channel_id,
             guild_id=record.guild_id,
@@ -328,12 +406,26 @@ class JobManager:
             graph=record.graph,
             message_id=message_id,
             spoiler=spoiler,
+            server=record.server if spec and spec.takes_images else None,  # its images are there
         )
         await self.store.add(new)
-        return await self._queue(Job(new, spec, None), spec.outputs if spec else (), held)
+        return await self._queue(self._job(new, spec), held)
+
+    def _job(self, record: JobRecord, spec: WorkflowSpec | None) -> Job:
+        job = Job(record, spec, None)
+        job.show_server = self.pool.multiple
+        return job
+
+    def _service(self, record: JobRecord) -> ComfyService:
+        """The service of the server the job was sent to (the first one for jobs stored before several)."""
+        server = self.pool.get(record.server)
+        if server is None:
+            raise unknown_server(record)
+        return server.service
 
     async def close(self) -> None:
         """Stop following jobs (they go on in ComfyUI and are resumed on the next start)."""
+        await self.scheduler.close()
         await self._tasks.close()
         with contextlib.suppress(TimeoutError):  # a store that just came back gets a moment to take the rest
             async with asyncio.timeout(SAVE_ON_CLOSE):
@@ -343,43 +435,5 @@ class JobManager:
         await self.writer.close()
 
 
-def _new_record(owner_id: int, **fields: Any) -> JobRecord:
-    """A fresh CREATED record with its own job and prompt ids (the prompt id is chosen before submitting)."""
-    return JobRecord(
-        job_id=uuid.uuid4().hex,
-        owner_id=owner_id,
-        prompt_id=str(uuid.uuid4()),
-        status=JobStatus.CREATED,
-        created_at=time.time(),
-        **{"message_id": None, "batch_id": None, "batch_index": None, **fields},
-    )
-
-
-def _failure_kind(error: ComfyError) -> tuple[JobStatus, str]:
-    if isinstance(error, JobCancelledError):
-        return JobStatus.CANCELLED, "cancelled"
-    if isinstance(error, JobInterruptedError):
-        return JobStatus.CANCELLED, "interrupted"
-    if isinstance(error, JobLostError):
-        return JobStatus.LOST, "lost"
-    if isinstance(error, WorkflowRejectedError):
-        return JobStatus.FAILED, "rejected"
-    if isinstance(error, ExecutionFailedError):
-        return JobStatus.FAILED, "execution_failed"
-    return JobStatus.FAILED, "comfy_unavailable"
-
-
-def _left_out_note(left_out: Sequence[OutputFile], limit: int) -> tuple[str, ...]:
-    """What the result says about outputs beyond `comfy.max_outputs`: how many, and the first few names."""
-    if not left_out:
-        return ()
-    names = ", ".join(f"`{output.filename}`" for output in left_out[:5]) + (", …" if len(left_out) > 5 else "")
-    return (f"{len(left_out)} more file(s) not fetched (at most {limit} per job): {names}",)
-
-
 def _all_exist(paths: Iterable[str]) -> bool:
     return all(Path(p).exists() for p in paths)
-
-
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if isinstance(v, str | int | float | bool) or v is None}

@@ -55,10 +55,13 @@ EXTRA_MODELS = {
     "text_encoders": ["umt5_xxl_fp8_e4m3fn_scaled.safetensors"],
     "vae": ["wan_2.1_vae.safetensors"],
 }
-#: Test defaults: fast edits, no cooldown; any section can be overridden per test.
+#: Test defaults: fast edits, no cooldown; any section can be overridden per test. The bot sends every job on
+#: to ComfyUI at once (a look-ahead as large as the total limit), so tests of ComfyUI's queue see them all
+#: there; the scheduler's own tests set `scheduler.look_ahead` to what they exercise.
 BASE_CONFIG: dict[str, Any] = {
     "uploads": {"edit_interval": 0.5},
     "limits": {"cooldown_seconds": 0, "max_pending_per_user": 3, "max_pending_total": 25},
+    "scheduler": {"look_ahead": 25},
 }
 
 
@@ -75,14 +78,17 @@ def make_config(
     *,
     workflows: Path = WORKFLOWS,
     workflow_settings: Mapping[str, Any] | None = None,
+    servers: Mapping[str, str] | None = None,
     **sections: Any,
 ) -> Config:
     """A config.yaml in `tmp_path` pointing at the fake ComfyUI; `sections` are merged over BASE_CONFIG.
 
     `workflow_settings` (e.g. `{"upscale": "upscale"}`) go into the `workflows` section next to its directory.
+    `servers` (name -> url) lists several ComfyUI servers under comfy.servers instead of `comfy_url`.
     """
+    comfy = {"servers": [{"name": n, "url": u} for n, u in servers.items()]} if servers else {"url": comfy_url}
     data: dict[str, Any] = {
-        "comfy": {"url": comfy_url},
+        "comfy": comfy,
         "workflows": {"directory": str(workflows), "default": "txt2img_sdxl", **(workflow_settings or {})},
         "storage": {"database": str(tmp_path / "discomfy.sqlite3"), "outputs": str(tmp_path / "outputs")},
     }
@@ -101,7 +107,7 @@ class BotKit:
     comfy: FakeComfy
     config: Config
     store: JobStore
-    service: ComfyService
+    service: ComfyService  # the first server's (the only one unless the config lists several)
     jobs: JobManager
     bot: DiscomfyBot
     closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack, repr=False)
@@ -190,7 +196,7 @@ async def _start(discord_api: FakeDiscordAPI, comfy: FakeComfy, config: Config, 
     except BaseException:
         await stack.aclose()
         raise
-    return BotKit(discord_api, comfy, config, store, bot.comfy, bot.jobs, bot, closing=stack)
+    return BotKit(discord_api, comfy, config, store, bot.comfy.first.service, bot.jobs, bot, closing=stack)
 
 
 async def _stop(kit: BotKit) -> None:
@@ -207,17 +213,23 @@ async def start_bot(
     workflow_settings: Mapping[str, Any] | None = None,
     comfy_settings: Mapping[str, Any] | None = None,
     store_busy_timeout: float = BUSY_TIMEOUT,
+    servers: Mapping[str, FakeComfy] | None = None,
     **sections: Any,
 ) -> AsyncIterator[BotKit]:
     """A logged-in DiscomfyBot on the fakes; everything is closed afterwards (also after a `restart`).
 
     `comfy_settings` (e.g. `{"request_timeout": 1.0}`) go into the config's `comfy` section next to its url.
     `store_busy_timeout`: how long a store write waits for a lock another process holds (tests of a busy store).
+    `servers` (name -> fake): several ComfyUI servers under comfy.servers, in this order (`comfy` among them).
     """
-    install_models(comfy)
+    for fake in {comfy, *(servers or {}).values()}:
+        install_models(fake)
     if comfy_settings:
         sections["comfy"] = dict(comfy_settings)
-    config = make_config(tmp_path, comfy.url, workflows=workflows, workflow_settings=workflow_settings, **sections)
+    urls = {name: fake.url for name, fake in servers.items()} if servers else None
+    config = make_config(
+        tmp_path, comfy.url, workflows=workflows, workflow_settings=workflow_settings, servers=urls, **sections
+    )
     store = await JobStore.open(config.storage.database, busy_timeout=store_busy_timeout)
     kit: BotKit | None = None
     try:

@@ -362,6 +362,9 @@ class FakeComfy:
         self.step_delay: float = step_delay
         #: When set, every output file written from now on is exactly this many bytes.
         self.output_size: int | None = None
+        #: When set, every prompt runs at least this many seconds (a fixed simulated GPU time, on top of the nodes'
+        #: own steps; an interrupt cuts it short).
+        self.job_duration: float | None = None
         #: Seconds every HTTP request (not the WebSocket) waits before being handled.
         self.stall_http: float = 0.0
         #: Per route (without /api), seconds to hold an answer AFTER it was computed: a slow network
@@ -432,15 +435,25 @@ class FakeComfy:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def restart(self, downtime: float = 0.0) -> None:
-        """Restart like a real server: sockets drop (1006), refused for ``downtime`` s, then empty state."""
+    async def restart(self, downtime: float = 0.0, *, keep_queue: bool = False) -> None:
+        """Restart like a real server: sockets drop (1006), refused for ``downtime`` s, then empty state.
+
+        ``keep_queue``: a network outage instead: the same server is back with its queue and history (hold it
+        first, so that nothing is running when it goes away).
+        """
         # Queue, history, cache and the number counter start afresh; running and pending jobs
         # vanish without a message; files on disk (output, input, temp) stay; hold() stays.
+        if keep_queue and self._state.currently_running:
+            raise RuntimeError("restart(keep_queue=True) while a prompt runs; hold() and wait for it first")
         await self._stop_server()
         with _reserved(self.port):  # refused meanwhile, and no other process can take the port
             if downtime > 0:
                 await asyncio.sleep(downtime)
-            self._state = _ServerState()
+            if keep_queue:
+                self._state.sockets.clear()
+                self._state.ws_handlers.clear()
+            else:
+                self._state = _ServerState()
             await self._start_server(self.port)
 
     async def _start_server(self, port: int) -> None:
@@ -563,6 +576,11 @@ class FakeComfy:
         )
         self.catalog[name] = node
         return node
+
+    def remove_node_class(self, name: str) -> None:
+        """Leave a node class out of /object_info and refuse prompts using it, as a server without that custom
+        node pack does (``add_node_class`` puts one back)."""
+        self.catalog.pop(name, None)
 
     def ws_url(self, client_id: str | None = None) -> str:
         """The WebSocket URL, with ``?clientId=`` when given."""
@@ -1433,6 +1451,10 @@ class FakeComfy:
         self._add_message(st, run, "execution_cached", {"nodes": cached, "prompt_id": run.prompt_id}, broadcast=False)
         order = self._plan(prompt, run.outputs_to_execute, sigs, st.cache)
         outputs = set(run.outputs_to_execute)
+        if self.job_duration:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.job_duration):
+                    await st.interrupt_event.wait()  # the first node then sees the interrupt
         try:
             for nid in order:
                 await self._execute_node(st, run, nid, sigs[nid], nid in outputs)

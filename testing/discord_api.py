@@ -267,6 +267,8 @@ class FakeDiscordAPI:
         self.keep_file_bytes = keep_file_bytes
 
         self.requests: list[RecordedRequest] = []
+        #: What GET /gateway/bot recommends: Discord's shard count for the bot's guilds (1 below ~1000 guilds).
+        self.recommended_shards = 1
         #: The message store: id -> message payload, as Discord would return it.
         self.messages: dict[int, Payload] = {}
         #: Ids of messages that were deleted (by the bot or by :meth:`delete_message`).
@@ -685,6 +687,14 @@ class FakeDiscordAPI:
     def _get_me(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
         self._check_bot_auth(record)
         return Reply(200, self.bot_user)
+
+    @_route("GET", r"/gateway/bot")
+    def _get_gateway_bot(self, record: RecordedRequest, match: re.Match[str]) -> Reply:
+        self._check_bot_auth(record)
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return Reply(
+            200, {"url": "wss://gateway.invalid", "shards": self.recommended_shards, "session_start_limit": limit}
+        )
 
     @_route("GET", r"/oauth2/applications/@me")
     def _get_application(self, record: RecordedRequest, match: re.Match[str]) -> Reply:

@@ -6,7 +6,7 @@ import base64
 import json
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,10 +47,12 @@ def workflows_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def write_config(tmp_path: Path, url: str, workflows: Path, extra: str = "") -> Path:
+def write_config(tmp_path: Path, url: str, workflows: Path, extra: str = "", *, servers: str = "") -> Path:
+    """`servers`: a comfy.servers list in YAML (flow style) instead of `url`."""
     path = tmp_path / "config.yaml"
+    where = f"servers: {servers}" if servers else f"url: {url}"
     path.write_text(
-        f"comfy:\n  url: {url}\n  request_timeout: 5\n"
+        f"comfy:\n  {where}\n  request_timeout: 5\n"
         f"discord:\n  admin_user_ids: [{APPLICATION_ID + 1}]\n"
         f"workflows:\n  directory: {workflows}\n{extra}",
         encoding="utf-8",
@@ -330,3 +332,30 @@ async def test_a_ui_format_save_without_the_server_says_it_needs_one(
     workflows = section(capsys.readouterr().out, "Workflows")
     assert "saved.json: this is a UI-format workflow" in workflows
     assert "needs the ComfyUI server's node list" in workflows
+
+
+async def test_with_several_servers_each_is_checked_and_a_workflow_one_of_them_runs_is_no_problem(
+    fake_comfy_factory: Callable[..., Awaitable[FakeComfy]],
+    workflows_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    full, plain = await fake_comfy_factory(), await fake_comfy_factory()
+    plain.remove_node_class("EmptyLatentImage")
+    servers = f"[{{name: full, url: '{full.url}'}}, {{name: plain, url: '{plain.url}'}}]"
+    path = write_config(tmp_path, "", workflows_dir, servers=servers)
+
+    code = await run_checks(path)
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    blocks = {block.split("\n", 1)[0]: block for block in out.split("\n\n")}
+    assert "WebSocket" in blocks["ComfyUI server full"]
+    assert "  ! " in blocks["ComfyUI server plain"]
+    assert "EmptyLatentImage" in blocks["ComfyUI server plain"]
+    assert "txt2img_sdxl runs on full" in blocks["Workflows on the servers"]
+    full.remove_node_class("EmptyLatentImage")
+    assert await run_checks(path) == 1
+    assert "txt2img_sdxl: no reachable server can run it" in capsys.readouterr().out

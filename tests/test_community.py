@@ -281,7 +281,7 @@ async def test_an_nsfw_default_is_passed_over_outside_age_restricted_channels(ki
     await generate(kit, AFTER_DARK)
     await generate(kit, LOUNGE)
     await kit.settle()
-    assert [r.workflow for r in await records(kit)] == [NSFW, "flux_dev"]  # the first usable, by name
+    assert [r.workflow for r in await records(kit)] == [NSFW, "txt2img_sdxl"]  # config.yaml's workflows.default
 
 
 # ---- the prompt blocklist ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from testing.botkit import WORKFLOWS, install_models
 from testing.comfy_nodes import NodeResult, NodeRun
 from testing.comfy_server import FakeComfy, decode_preview_frame, encode_preview_frame
 
@@ -1026,3 +1027,27 @@ async def test_requests_and_connections_are_recorded_for_assertions(fake_comfy, 
     assert fake_comfy.ws_connections == 1
     assert fake_comfy.prompts_received == 1
     await fake_comfy.wait_idle()
+
+
+async def test_a_simulated_job_duration_holds_the_prompt_running_until_interrupted(fake_comfy, session):
+    fake_comfy.job_duration = 3600.0  # far longer than any test: only the interrupt can end it
+    install_models(fake_comfy)
+    body = {"prompt": json.loads((WORKFLOWS / "txt2img_sdxl.json").read_text(encoding="utf-8"))}
+    prompt_id = (await post_prompt(session, fake_comfy, body))["prompt_id"]
+    assert await fake_comfy.wait_running(prompt_id) == prompt_id
+    async with session.post(f"{fake_comfy.url}/interrupt", json={"prompt_id": prompt_id}) as resp:
+        assert resp.status == 200
+    await fake_comfy.wait_idle()
+    assert fake_comfy.history[prompt_id]["status"]["status_str"] == "error"
+    assert any(m[0] == "execution_interrupted" for m in fake_comfy.history[prompt_id]["status"]["messages"])
+
+
+async def test_a_network_outage_brings_the_server_back_with_its_queue_and_a_restart_without(fake_comfy, session):
+    fake_comfy.hold()
+    install_models(fake_comfy)
+    body = {"prompt": json.loads((WORKFLOWS / "txt2img_sdxl.json").read_text(encoding="utf-8"))}
+    prompt_id = (await post_prompt(session, fake_comfy, body))["prompt_id"]
+    await fake_comfy.restart(keep_queue=True)
+    assert fake_comfy.pending_prompt_ids == [prompt_id]
+    await fake_comfy.restart()
+    assert fake_comfy.pending_prompt_ids == []

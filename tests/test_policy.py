@@ -59,6 +59,17 @@ def test_a_personal_default_counts_only_where_the_channel_allows_it() -> None:
     assert not usable(resolve(Place(CHANNEL, nsfw=True), [], default_workflow=None), ADULT)  # never in a DM
 
 
+def test_with_no_usable_default_the_configs_comes_next_then_the_first_a_server_can_run() -> None:
+    specs = [ADULT, OTHER, SAFE]
+    lounge = resolve(
+        Place(CHANNEL, GUILD), [(Scope.GUILD, ChannelSettings(default_workflow="adult"))], default_workflow=None
+    )
+    assert choose_workflow(lounge, specs, fallback="safe").name == "safe"  # the server's default is age-restricted
+    assert choose_workflow(lounge, specs).name == "other"  # the first usable here, by name
+    assert choose_workflow(lounge, specs, runnable=lambda spec: spec.name != "other").name == "safe"
+    assert choose_workflow(lounge, specs, runnable=lambda spec: False).name == "other"  # none runs: still one
+
+
 def test_stored_settings_of_the_wrong_type_are_ignored_not_trusted() -> None:
     settings = ChannelSettings.from_json({"steps": "9", "spoiler": 1, "max_count": True, "workflows": ["a"]})
     assert settings == ChannelSettings(workflows=("a",))

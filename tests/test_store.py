@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from discomfy.errors import DiscomfyError
-from discomfy.store import UNFINISHED, JobRecord, JobStatus, JobStore, WorkflowStats
+from discomfy.store import PENDING, UNFINISHED, JobRecord, JobStatus, JobStore, WorkflowStats
 from discomfy.store.errors import StoreError
 from discomfy.store.schema import MIGRATIONS, SCHEMA_VERSION, decode_record, encode_record
 
@@ -244,7 +244,7 @@ async def test_unfinished_after_a_restart_returns_exactly_the_unfinished_jobs_ol
         unfinished = await store.unfinished()
     assert {r.status for r in unfinished} == UNFINISHED
     assert [r.created_at for r in unfinished] == sorted(r.created_at for r in unfinished)
-    assert len(unfinished) == 4
+    assert len(unfinished) == len(UNFINISHED)
 
 
 async def test_meta_values_survive_a_restart(tmp_path: Path):
@@ -328,14 +328,14 @@ async def test_history_pages_an_owners_jobs_newest_first(store: JobStore):
     assert await store.count_for_owner(999) == 1
 
 
-async def test_pending_count_counts_created_queued_and_running_per_owner(store: JobStore):
+async def test_pending_count_counts_waiting_created_queued_and_running_per_owner(store: JobStore):
     for i, status in enumerate(JobStatus):
         await store.add(make_record(f"a{i}", owner_id=1, status=status))
     await store.add(make_record("b", owner_id=2, status=JobStatus.QUEUED))
-    assert await store.pending_count(1) == 3
+    assert await store.pending_count(1) == len(PENDING) == 4
     assert await store.pending_count(2) == 1
     assert await store.pending_count(3) == 0
-    assert await store.pending_count() == 4
+    assert await store.pending_count() == 5
 
 
 # ---- stats --------------------------------------------------------------------------------------

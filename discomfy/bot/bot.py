@@ -20,14 +20,14 @@ from discomfy.bot.permissions import Admins
 from discomfy.bot.places import Places
 from discomfy.bot.presenter import Presenter
 from discomfy.comfy import ComfyError
-from discomfy.health import write_health
+from discomfy.health import health_status, write_health
 from discomfy.store.retention import keep_pruning
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows import check_against_object_info
 
 if TYPE_CHECKING:
     from discomfy.bot.messages import Controls
-    from discomfy.comfy import ComfyService
+    from discomfy.comfy import ComfyPool, PoolServer
     from discomfy.config import Config
     from discomfy.jobs import JobManager
     from discomfy.policy import ChannelRules, ContentPolicy
@@ -41,6 +41,7 @@ EXTENSIONS = (
     "discomfy.bot.cogs.generate",
     "discomfy.bot.cogs.sweep",
     "discomfy.bot.cogs.admin",
+    "discomfy.bot.cogs.servers",
     "discomfy.bot.cogs.history",
     "discomfy.bot.cogs.settings",
     "discomfy.bot.cogs.workflows",
@@ -60,12 +61,12 @@ class DiscomfyTree(app_commands.CommandTree["DiscomfyBot"]):
 
 
 class DiscomfyBot(commands.Bot):
-    """The bot: config, the one ComfyService, the JobManager and workflows, shared by every cog."""
+    """The bot: config, the ComfyUI servers, the JobManager and workflows, shared by every cog."""
 
     def __init__(
         self,
         config: Config,
-        comfy: ComfyService,
+        comfy: ComfyPool,
         jobs: JobManager,
         workflows: WorkflowLibrary,
         *,
@@ -147,30 +148,53 @@ class DiscomfyBot(commands.Bot):
         return Path(self.config.storage.database).parent / "health.json"
 
     async def _heartbeat(self) -> None:
-        """Write the real connection state every few seconds, so a healthcheck means something."""
+        """Write the real connection state every few seconds, so a healthcheck means something; say in the log
+        when it turns degraded (Discord or every ComfyUI server away) and when it is healthy again."""
+        said: str | None = None  # nothing is said before Discord is first ready
         while True:
+            ready, servers = self.is_ready(), {server.name: server.connected for server in self.comfy}
+            status = health_status(discord_ready=ready, comfy_connected=any(servers.values()))
+            if status != said and (ready or said is not None):
+                away = ", ".join(name for name, up in servers.items() if not up) or "none"
+                level = logging.WARNING if status == "degraded" else logging.INFO
+                log.log(
+                    level,
+                    "Health: %s (Discord %s; ComfyUI servers not connected: %s)",
+                    status,
+                    "ready" if ready else "away",
+                    away,
+                )
+                said = status
             try:
                 await asyncio.to_thread(
-                    write_health, self.health_path, discord_ready=self.is_ready(), comfy_connected=self.comfy.connected
+                    write_health,
+                    self.health_path,
+                    discord_ready=ready,
+                    comfy_connected=any(servers.values()),
+                    servers=servers,
                 )
             except OSError as exc:
                 log.warning("Cannot write the health file %s: %s", self.health_path, exc)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _check_workflows_against_server(self) -> None:
-        """Warn early about missing custom nodes or model files, once ComfyUI answers."""
-        if not await self.comfy.wait_connected(60):
-            log.warning("ComfyUI is not reachable yet; jobs will wait for it")
+        """Warn early about missing custom nodes or model files, once each ComfyUI server answers."""
+        await asyncio.gather(*(self._check_workflows_on(server) for server in self.comfy))
+
+    async def _check_workflows_on(self, server: PoolServer) -> None:
+        where = f"ComfyUI server {server.name}" if self.comfy.multiple else "ComfyUI"
+        if not await server.service.wait_connected(60):
+            log.warning("%s is not reachable yet; jobs will wait for it", where)
             return
         try:
-            problems = check_against_object_info(self.workflows, await self.comfy.object_info())
+            problems = check_against_object_info(self.workflows, await server.service.object_info())
         except ComfyError as exc:
-            log.warning("Could not read ComfyUI's node list: %s", exc.for_log)
+            log.warning("Could not read the node list of %s: %s", where, exc.for_log)
             return
         for problem in problems:
-            log.warning("Workflow problem: %s", problem)
+            log.warning("Workflow problem on %s: %s", where, problem)
         if not problems:
-            log.info("Every workflow's nodes and model files are available on ComfyUI")
+            log.info("Every workflow's nodes and model files are available on %s", where)
 
     async def sync_commands(self) -> None:
         """Instantly to the configured guilds, globally (which can take up to an hour) otherwise.
@@ -206,3 +230,24 @@ class DiscomfyBot(commands.Bot):
         await self.presenter.close()
         await self.jobs.close()
         await super().close()
+
+
+class ShardedDiscomfyBot(DiscomfyBot, commands.AutoShardedBot):
+    """The same bot on discord.py's AutoShardedBot: one gateway connection per shard, for a bot in many guilds."""
+
+
+async def recommended_shards(token: str) -> int:
+    """How many shards Discord recommends for this bot (GET /gateway/bot); 1 if it cannot tell us now.
+
+    Discord recommends more than one from about 1000 guilds, and requires sharding from 2500.
+    """
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        await http.static_login(token)
+        shards, _url, _limits = await http.get_bot_gateway()
+    except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
+        log.info("Could not ask Discord for its recommended shard count (%s); not sharding", exc)
+        return 1
+    finally:
+        await http.close()
+    return int(shards)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from discomfy.workflows import WorkflowSpec
 
 COLOURS = {
+    JobStatus.WAITING: discord.Colour.blurple(),
     JobStatus.CREATED: discord.Colour.light_grey(),
     JobStatus.QUEUED: discord.Colour.blurple(),
     JobStatus.RUNNING: discord.Colour.gold(),
@@ -59,7 +60,7 @@ def job_title(snap: JobSnapshot) -> str:
             return "Submitting…"
         case JobStatus.QUEUED if snap.position:
             return f"Queued · #{snap.position} of {snap.queue_total or snap.position}"
-        case JobStatus.QUEUED:
+        case JobStatus.QUEUED | JobStatus.WAITING:
             return "Queued"
         case JobStatus.RUNNING:
             return f"Running · {snap.node}" if snap.node else "Running"
@@ -93,6 +94,8 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
             embed.add_field(name="Parameters", value=excerpt(params, 1000), inline=False)
     label = "Took" if snap.status is JobStatus.DONE else "Elapsed"
     embed.add_field(name=label, value=duration(snap.elapsed))
+    if snap.server:
+        embed.add_field(name="Server", value=excerpt(snap.server, FIELD_VALUE))
     if snap.cache and snap.status is JobStatus.DONE:
         embed.add_field(name="Cache", value=excerpt(snap.cache, FIELD_VALUE), inline=False)
     if image_name:
@@ -126,6 +129,9 @@ def batch_embed(
     embed.add_field(name="Workflow", value=first.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{first.owner_id}>")
     embed.add_field(name="Elapsed", value=duration(max(s.elapsed for s in snaps)))
+    servers = sorted({s.server for s in snaps if s.server})
+    if servers:
+        embed.add_field(name="Servers" if len(servers) > 1 else "Server", value=excerpt(", ".join(servers), 200))
     if image_name:
         embed.set_image(url=f"attachment://{image_name}")
     embed.set_footer(text=f"batch {short_id(first.batch_id)}" if first.batch_id else "")
@@ -133,7 +139,7 @@ def batch_embed(
 
 
 def _batch_status(snaps: Sequence[JobSnapshot]) -> JobStatus:
-    for status in (JobStatus.RUNNING, JobStatus.DELIVERING, JobStatus.QUEUED, JobStatus.CREATED):
+    for status in (JobStatus.RUNNING, JobStatus.DELIVERING, JobStatus.QUEUED, JobStatus.WAITING, JobStatus.CREATED):
         if any(s.status is status for s in snaps):
             return status
     return JobStatus.FAILED
@@ -189,8 +195,14 @@ def _whole_lines(lines: Sequence[str], limit: int) -> list[str]:
 
 # ---- /queue, /history, /stats (admin and history cogs) -------------------------------------------
 
-QUEUE_LABELS = {"running": "▶ running", "waiting": "⏳ waiting", "submitting": "… submitting"}
+QUEUE_LABELS = {
+    "running": "▶ running",
+    "waiting": "⏳ waiting",
+    "submitting": "… submitting",
+    "in the bot's queue": "🕒 in the bot's queue",
+}
 HISTORY_ICONS = {
+    JobStatus.WAITING: "⏳",
     JobStatus.CREATED: "…",
     JobStatus.QUEUED: "⏳",
     JobStatus.RUNNING: "▶",
@@ -223,6 +235,7 @@ class QueueRow:
     age: float | None = None  # seconds since the job was requested
     client_id: str | None = None
     node_count: int | None = None
+    server: str | None = None  # named when there are several
 
     @property
     def ours(self) -> bool:
@@ -230,11 +243,35 @@ class QueueRow:
 
     @property
     def cancellable(self) -> bool:
-        return self.ours and self.state == "waiting"
+        return self.ours and self.state in ("waiting", "in the bot's queue")
 
 
-def queue_embed(rows: Sequence[QueueRow], *, note: str | None = None) -> discord.Embed:
-    """What ComfyUI runs and what waits, the bot's jobs and other clients' prompts alike."""
+@dataclass(frozen=True, slots=True)
+class ServerLine:
+    """One ComfyUI server in /queue: reachable or not, drained or not, what it runs and holds, its GPU."""
+
+    name: str
+    connected: bool
+    drained: bool
+    running: int = 0
+    waiting: int = 0
+    ours: int = 0
+    device: str | None = None  # "NVIDIA RTX 4090 · 18.2 of 24.0 GB free"
+
+
+def server_line(line: ServerLine) -> str:
+    state = "connected" if line.connected else "**not connected**"
+    if line.drained:
+        state += " · drained (nothing new goes there)"
+    work = f"{line.running} running, {line.waiting} waiting ({line.ours} ours)" if line.connected else ""
+    parts = [f"**{line.name}**", state, work, line.device or ""]
+    return " · ".join(part for part in parts if part)
+
+
+def queue_embed(
+    rows: Sequence[QueueRow], *, note: str | None = None, servers: Sequence[ServerLine] = ()
+) -> discord.Embed:
+    """What ComfyUI runs and what waits, the bot's jobs and other clients' prompts alike, and each server."""
     running = sum(r.state == "running" for r in rows)
     waiting = sum(r.state == "waiting" for r in rows)
     ours = sum(r.ours for r in rows)
@@ -246,6 +283,9 @@ def queue_embed(rows: Sequence[QueueRow], *, note: str | None = None) -> discord
     if note:
         text = f"{note}\n\n{text}"
     embed.description = excerpt(text, EMBED_DESCRIPTION)
+    if servers:
+        listing = "\n".join(server_line(line) for line in servers)
+        embed.add_field(name="Servers" if len(servers) > 1 else "Server", value=excerpt(listing, FIELD_VALUE))
     foreign = len(rows) - ours
     footer = f"{ours} bot job(s), {foreign} prompt(s) from other ComfyUI clients"
     if any(r.cancellable for r in rows):
@@ -256,7 +296,7 @@ def queue_embed(rows: Sequence[QueueRow], *, note: str | None = None) -> discord
 
 def _queue_line(row: QueueRow) -> str:
     place = f"`#{row.position}`" if row.position is not None else "`  `"
-    label = QUEUE_LABELS.get(row.state, row.state)
+    label = QUEUE_LABELS.get(row.state, row.state) + (f" on {row.server}" if row.server else "")
     if row.ours:
         age = f" · {duration(row.age)} old" if row.age is not None else ""
         job = short_id(row.job_id)

@@ -144,11 +144,17 @@ class _Display:
         )
 
     async def _watch(self, job: Job) -> None:
-        """Wake the display on every event of the job, and once more when its outcome is stored."""
-        if job.handle is not None and not job.settled.is_set():
-            async for _event in job.handle.events():
-                self._changed.set()
-        await job.settled.wait()
+        """Wake the display on every event of the job (its place in the bot's queue, then ComfyUI's events on
+        whichever server it was sent to), and once more when its outcome is stored."""
+        followed = None
+        while not job.settled.is_set():
+            if job.handle is not None and job.handle is not followed:
+                followed = job.handle
+                async for _event in followed.events():
+                    self._changed.set()
+            else:
+                await job.next_change()
+            self._changed.set()
         if self.settled():
             self._all_settled.set()
         self._changed.set()
@@ -247,7 +253,7 @@ class Presenter:
         with self.jobs.reserve(interaction.user.id, admission.count, exempt=exempt) as reservation:
             deferral = await interaction.response.defer(thinking=True)
             message_id = deferral.message_id if deferral else None  # stored first: a crash resumes in it
-            request = replace(request, message_id=message_id, spoiler=spoiler)
+            request = replace(request, message_id=message_id, spoiler=spoiler, priority=exempt)
             if admission.fetch_images is not None:
                 request = replace(request, images=await admission.fetch_images())
             try:

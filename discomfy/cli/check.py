@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -31,7 +31,7 @@ from discomfy.workflows.errors import WorkflowLoadError
 from discomfy.workflows.loader import MAPPING_SUFFIXES, has_ui_graphs, read_workflow
 
 if TYPE_CHECKING:
-    from discomfy.comfy import ComfySettings
+    from discomfy.comfy import ComfyServer, ComfySettings
     from discomfy.workflows import WorkflowSpec
 
 TOKEN_VARIABLE = "DISCORD_TOKEN"
@@ -76,18 +76,17 @@ async def run_checks(
     env = os.environ if env is None else env
     out = sys.stdout if out is None else out
     config_section, token_section = Section("Config"), Section("Discord token")
-    workflow_section, comfy_section = Section("Workflows"), Section("ComfyUI")
+    workflow_section, comfy_sections = Section("Workflows"), [Section("ComfyUI")]
     with _quiet_library_logs():
         config = check_config(config_path, env, config_section)
         check_token(env.get(TOKEN_VARIABLE, "").strip(), token_section)
         if config is None:
             workflow_section.warn("not checked: fix the config first")
-            comfy_section.warn("not checked: fix the config first")
-            specs: list[WorkflowSpec] = []
+            comfy_sections[0].warn("not checked: fix the config first")
         else:
             specs = check_workflows(config, workflow_section, await _node_list_for_ui_saves(config))
-            await check_comfy(config.comfy, specs, comfy_section)
-    sections = (config_section, token_section, workflow_section, comfy_section)
+            comfy_sections = await check_servers(config.comfy.enabled_servers(), specs)
+    sections = (config_section, token_section, workflow_section, *comfy_sections)
     problems = sum(s.problems for s in sections)
     report = "\n\n".join(s.render() for s in sections)
     if problems:
@@ -214,14 +213,17 @@ def invite_url(application_id: int | None) -> str:
 
 
 async def _node_list_for_ui_saves(config: Config) -> ObjectInfo | None:
-    """ComfyUI's node list if the folder holds UI-format saves (they are converted with it), else None."""
+    """A ComfyUI node list if the folder holds UI-format saves (they are converted with it): the first server's
+    that answers, else None."""
     if not has_ui_graphs(config.workflows.directory):
         return None
-    settings = config.comfy.model_copy(update={"request_timeout": min(config.comfy.request_timeout, CHECK_TIMEOUT)})
-    try:
-        return await fetch_object_info(settings)
-    except ComfyError:
-        return None  # each UI-format file then says that it needs the server; the ComfyUI section says why
+    for server in config.comfy.enabled_servers():
+        timeout = min(server.settings.request_timeout, CHECK_TIMEOUT)
+        try:
+            return await fetch_object_info(server.settings.model_copy(update={"request_timeout": timeout}))
+        except ComfyError:
+            continue
+    return None  # each UI-format file then says that it needs the server; the ComfyUI sections say why
 
 
 def check_workflows(config: Config, section: Section, info: ObjectInfo | None = None) -> list[WorkflowSpec]:
@@ -262,8 +264,37 @@ def _loadable_specs(directory: Path, info: ObjectInfo | None) -> list[WorkflowSp
 # ---- ComfyUI -----------------------------------------------------------------------------------
 
 
-async def check_comfy(settings: ComfySettings, specs: list[WorkflowSpec], section: Section) -> None:
-    """Reach ComfyUI over HTTP and WebSocket and check every workflow against its nodes and model files."""
+async def check_servers(servers: Sequence[ComfyServer], specs: list[WorkflowSpec]) -> list[Section]:
+    """One section per server; with several, a workflow only some can run is a note (jobs go where they can run),
+    and one that no reachable server can run is the problem."""
+    if len(servers) == 1:
+        section = Section("ComfyUI")
+        await check_comfy(servers[0].settings, specs, section)
+        return [section]
+    sections = [Section(f"ComfyUI server {server.name}") for server in servers]
+    infos = [
+        await check_comfy(s.settings, specs, section, several=True)
+        for s, section in zip(servers, sections, strict=True)
+    ]
+    runs = Section("Workflows on the servers")
+    for spec in specs:
+        able = [
+            s.name for s, info in zip(servers, infos, strict=True) if info and not check_against_object_info(spec, info)
+        ]
+        if able:
+            runs.ok(f"{spec.name} runs on {', '.join(able)}")
+        elif any(infos):
+            runs.problem(f"{spec.name}: no reachable server can run it (see each server above)")
+    return [*sections, runs]
+
+
+async def check_comfy(
+    settings: ComfySettings, specs: list[WorkflowSpec], section: Section, *, several: bool = False
+) -> ObjectInfo | None:
+    """Reach ComfyUI over HTTP and WebSocket and check every workflow against its nodes and model files.
+
+    `several`: one of several servers, where a workflow this one cannot run is only noted.
+    """
     settings = settings.model_copy(update={"request_timeout": min(settings.request_timeout, CHECK_TIMEOUT)})
     async with aiohttp.ClientSession() as session:
         client = ComfyClient(session, settings)
@@ -276,17 +307,18 @@ async def check_comfy(settings: ComfySettings, specs: list[WorkflowSpec], sectio
                 "Is ComfyUI running there? If it runs on another machine, start it with --listen.",
                 "To use another address, set comfy.url in config.yaml, e.g.  comfy: {url: http://192.168.1.20:8188}",
             )
-            return
+            return None
         except ComfyHTTPError as exc:
             section.problem(*_http_problem(settings.url, exc))
-            return
+            return None
         except ComfyError as exc:
             section.problem(f"ComfyUI at {settings.url} answered strangely: {exc}")
-            return
+            return None
         devices = f" on {', '.join(stats.devices)}" if stats.devices else ""
         section.ok(f"ComfyUI {stats.comfyui_version or '(unknown version)'} at {settings.url}{devices}")
-        _check_fit(specs, info, section)
+        _check_fit(specs, info, section, several=several)
         await _check_websocket(settings, session, section)
+        return info
 
 
 def _http_problem(url: str, exc: ComfyHTTPError) -> tuple[str, ...]:
@@ -301,12 +333,12 @@ def _http_problem(url: str, exc: ComfyHTTPError) -> tuple[str, ...]:
     )
 
 
-def _check_fit(specs: list[WorkflowSpec], info: ObjectInfo, section: Section) -> None:
+def _check_fit(specs: list[WorkflowSpec], info: ObjectInfo, section: Section, *, several: bool = False) -> None:
     if not specs:
         return
     problems = check_against_object_info(specs, info)
     for problem in problems:
-        section.problem(str(problem))
+        (section.warn if several else section.problem)(str(problem))
     unfit = {p.file for p in problems}
     fine = [s.name for s in specs if str(s.graph_path) not in unfit and str(s.mapping_path) not in unfit]
     if fine:

@@ -46,9 +46,10 @@ def load_cli_config(args: argparse.Namespace) -> Config:
 
 
 def comfy_settings(args: argparse.Namespace, config: Config | None = None, **changes: object) -> ComfySettings:
-    """The bot's own ComfyUI settings (of `config`, else config.yaml if present), with --url and `changes`."""
+    """The bot's own ComfyUI settings (of `config`, else config.yaml if present), with --url and `changes`; with
+    several servers (comfy.servers), the first one listed."""
     config = config or load_cli_config(args)
-    values = {**dict(config.comfy), **changes}
+    values = {**dict(config.comfy.enabled_servers()[0].settings), **changes}
     if args.url is not None:
         values["url"] = args.url
     try:

@@ -9,6 +9,7 @@ from discomfy.comfy.errors import (
     JobCancelledError,
     JobInterruptedError,
     JobLostError,
+    JobMovedError,
     NodeError,
     OutputDownloadError,
     WorkflowRejectedError,
@@ -34,15 +35,19 @@ from discomfy.comfy.models import (
     SystemStats,
     UploadedImage,
 )
+from discomfy.comfy.pool import ComfyPool, PoolServer
 from discomfy.comfy.service import ComfyService
-from discomfy.comfy.settings import ComfySettings
+from discomfy.comfy.settings import DEFAULT_SERVER, ComfyServer, ComfySettings
 
 __all__ = [
+    "DEFAULT_SERVER",
     "CachedNodes",
     "ComfyConnectionError",
     "ComfyError",
     "ComfyHTTPError",
     "ComfyJob",
+    "ComfyPool",
+    "ComfyServer",
     "ComfyService",
     "ComfySettings",
     "ComfyTimeoutError",
@@ -54,12 +59,14 @@ __all__ = [
     "JobEvent",
     "JobInterruptedError",
     "JobLostError",
+    "JobMovedError",
     "JobResult",
     "MediaKind",
     "NodeError",
     "NodeStarted",
     "OutputDownloadError",
     "OutputFile",
+    "PoolServer",
     "Preview",
     "Progress",
     "PromptStatus",

@@ -170,8 +170,10 @@ class ComfyClient:
     async def system_stats(self) -> SystemStats:
         data = await self._json("GET", "/system_stats") or {}
         system = data.get("system") or {}
-        devices = tuple(str(d.get("name", "?")) for d in data.get("devices") or ())
-        return SystemStats(system.get("comfyui_version"), system.get("python_version"), devices)
+        devices = [d for d in data.get("devices") or () if isinstance(d, dict)]
+        names = tuple(str(d.get("name", "?")) for d in devices)
+        vram = tuple((_bytes(d.get("vram_free")), _bytes(d.get("vram_total"))) for d in devices)
+        return SystemStats(system.get("comfyui_version"), system.get("python_version"), names, vram)
 
     async def object_info(self) -> dict[str, Any]:
         return await self._json("GET", "/object_info") or {}
@@ -405,6 +407,10 @@ def _node_errors(node_id: str, info: object) -> list[NodeError]:
             )
         )
     return found
+
+
+def _bytes(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _queue_entry(item: Any) -> QueueEntry:

@@ -134,12 +134,24 @@ class JobCancelledError(ComfyError):
         super().__init__("The job was cancelled before it started.")
 
 
-class JobLostError(ComfyError):
-    """ComfyUI no longer knows the job (it restarted, or someone cleared its queue)."""
+class JobMovedError(ComfyError):
+    """The job left this server's queue for another server (its server was down too long); not a failure."""
 
     def __init__(self, prompt_id: str) -> None:
         self.prompt_id = prompt_id
-        super().__init__("ComfyUI no longer knows this job: it was probably restarted, or its queue was cleared.")
+        super().__init__("The job was moved to another ComfyUI server.")
+
+
+class JobLostError(ComfyError):
+    """ComfyUI no longer knows the job (it restarted, or someone cleared its queue)."""
+
+    def __init__(self, prompt_id: str, reason: str | None = None) -> None:
+        self.prompt_id = prompt_id
+        super().__init__(
+            f"This job's ComfyUI {reason}, so it cannot be followed."
+            if reason
+            else "ComfyUI no longer knows this job: it was probably restarted, or its queue was cleared."
+        )
 
 
 class OutputDownloadError(ComfyError):

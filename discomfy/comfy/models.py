@@ -110,6 +110,7 @@ class SystemStats:
     comfyui_version: str | None
     python_version: str | None
     devices: tuple[str, ...]
+    vram: tuple[tuple[int | None, int | None], ...] = ()  # (free, total) bytes per device, as devices
 
 
 # ---- job events: what a job handle streams to its watchers ------------------------------------

@@ -18,6 +18,7 @@ from discomfy.comfy.errors import (
     ComfyError,
     ComfyTimeoutError,
     JobCancelledError,
+    JobMovedError,
     WorkflowRejectedError,
 )
 from discomfy.comfy.finish import JobFinisher
@@ -30,7 +31,7 @@ from discomfy.comfy.models import (
 )
 from discomfy.comfy.object_info import ObjectInfo
 from discomfy.comfy.outputs import HistoryOutcome, parse_outputs, seconds_between, select_deliverables
-from discomfy.comfy.settings import ComfySettings
+from discomfy.comfy.settings import DEFAULT_SERVER, ComfySettings
 from discomfy.comfy.tracker import ComfyTracker
 from discomfy.ids import short_id
 from discomfy.tasks import BackgroundTasks
@@ -49,8 +50,10 @@ class ComfyService:
         *,
         client_id: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        name: str = DEFAULT_SERVER,
     ) -> None:
         self.settings = settings
+        self.name = name  # the server's name in comfy.servers, for logs
         self.client_id = client_id or uuid.uuid4().hex
         self._own_session = session is None
         self._session = session
@@ -62,6 +65,7 @@ class ComfyService:
         self._queue_refresh: asyncio.Task[None] | None = None
         self._queue_dirty = False
         self.last_queue: QueueState | None = None
+        self.capabilities: ObjectInfo | None = None  # its /object_info, read at every (re)connect
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -96,7 +100,7 @@ class ComfyService:
             max_delay=self.settings.reconnect_max_delay,
             handshake_timeout=self.settings.request_timeout,
         )
-        log.info("ComfyUI service for %s with client_id %s", self._client.base_url, self.client_id)
+        log.info("ComfyUI server %s at %s with client_id %s", self.name, self._client.base_url, self.client_id)
         self._tasks.spawn(self._tracker.run(), name="comfy-tracker")
         self._tasks.spawn(self._watchdog(), name="comfy-watchdog")
 
@@ -229,6 +233,15 @@ class ComfyService:
             self._tasks.spawn(self._reconcile([job]), name=f"comfy-track-{short_id(prompt_id)}")
         return job
 
+    def abandon(self, prompt_id: str) -> None:
+        """Give up a job still waiting here, now sent to another server: stop following it, and take it out of
+        this server's queue as soon as the server answers again, so it never runs twice."""
+        job = self._jobs.pop(prompt_id, None)
+        if job is not None:
+            job._fail(JobMovedError(prompt_id))
+        self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-take-back-{short_id(prompt_id)}")
+        log.info("Job %s left ComfyUI server %s for another", short_id(prompt_id), self.name)
+
     async def cancel(self, prompt_id: str) -> bool:
         """Stop one of our jobs: delete it if pending, interrupt it if running. False if it is neither.
 
@@ -285,6 +298,13 @@ class ComfyService:
     async def object_info(self) -> ObjectInfo:
         return ObjectInfo(await self.client.object_info())
 
+    async def _read_capabilities(self) -> None:
+        """What the server can run (node classes, model files), for routing: it may have changed while away."""
+        try:
+            self.capabilities = await self.object_info()
+        except ComfyError as exc:
+            log.warning("Could not read the node list of ComfyUI server %s: %s", self.name, exc.for_log)
+
     # ---- queue positions -------------------------------------------------------------------
 
     async def refresh_queue(self) -> QueueState:
@@ -333,6 +353,7 @@ class ComfyService:
     # ---- tracker callbacks ---------------------------------------------------------------------
 
     def on_connected(self, reconnect: bool) -> None:
+        self._tasks.spawn(self._read_capabilities(), name="comfy-object-info")
         if reconnect and self._jobs:
             log.info("Reconnected: reconciling %d job(s) with /queue and /history", len(self._jobs))
             self._tasks.spawn(self._reconcile(list(self._jobs.values())), name="comfy-reconcile")

@@ -1,9 +1,11 @@
-"""How to reach one ComfyUI server and how patient to be with it: one frozen model, checked when made."""
+"""How to reach the ComfyUI servers and how patient to be with them: frozen models, checked when made."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, Self, cast
 
 from pydantic import (
     BaseModel,
@@ -15,6 +17,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
@@ -52,6 +55,40 @@ def _absolute_folder(value: Any) -> Any:
     return path
 
 
+SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+DEFAULT_SERVER = "default"  # the name of the one server `comfy.url` describes
+
+
+def server_key_variable(name: str) -> str:
+    """The environment variable holding one server's API key: `COMFY_<NAME>_API_KEY`, NAME upper-cased."""
+    return f"COMFY_{name.upper().replace('-', '_')}_API_KEY"
+
+
+def _list_to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class ServerSettings(BaseModel):
+    """One entry of `comfy.servers`: a ComfyUI server by name, with its share of the work."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: Annotated[str, Field(pattern=SERVER_NAME.pattern)]  # in logs, /queue, /server and its key's variable
+    url: Annotated[str, BeforeValidator(_http_url)]
+    weight: Annotated[float, Field(gt=0)] = 1.0  # twice the weight takes twice the load
+    enabled: bool = True  # false: not connected to, nothing routed there
+    headers: tuple[tuple[str, str], ...] = Field(default=(), repr=False)  # from COMFY_<NAME>_API_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class ComfyServer:
+    """A server as the pool runs it: its name and weight, and the settings of its own ComfyService."""
+
+    name: str
+    weight: float
+    settings: ComfySettings
+
+
 class ComfySettings(BaseModel):
     """How to reach one ComfyUI server and how patient to be with it."""
 
@@ -75,10 +112,53 @@ class ComfySettings(BaseModel):
     # ComfyUI's output folder, when this machine can read it (same box, or a shared volume): results are taken
     # from there at once instead of over HTTP, whatever ComfyUI is busy with (its post-job pause stalls HTTP)
     local_output_dir: Annotated[Path | None, BeforeValidator(_absolute_folder)] = None
+    # Several servers, each {name, url, weight, enabled}; empty: the one server at `url`
+    servers: Annotated[tuple[ServerSettings, ...], BeforeValidator(_list_to_tuple)] = ()
 
     @property
     def max_download_bytes(self) -> int:
         return int(self.max_download_mb * 1024 * 1024)
+
+    def enabled_servers(self) -> tuple[ComfyServer, ...]:
+        """The servers to run, in the order written; `url` alone is one server named `default`."""
+        if not self.servers:
+            return (ComfyServer(DEFAULT_SERVER, 1.0, self),)
+        return tuple(
+            ComfyServer(
+                s.name,
+                s.weight,
+                self.model_copy(update={"url": s.url, "headers": s.headers or self.headers, "servers": ()}),
+            )
+            for s in self.servers
+            if s.enabled
+        )
+
+    @field_validator("servers")
+    @classmethod
+    def _servers_usable(cls, servers: tuple[ServerSettings, ...], info: ValidationInfo) -> tuple[ServerSettings, ...]:
+        seen: dict[str, int] = {}
+        for index, server in enumerate(servers):
+            variable = server_key_variable(server.name)
+            if variable in seen:  # names differing only in case or -/_ share a variable
+                raise PydanticCustomError(
+                    "config",
+                    "the name '{name}' is taken (by server {other}); names must differ",
+                    {"key": index, "name": server.name, "other": seen[variable]},
+                )
+            seen[variable] = index
+        if servers and not any(server.enabled for server in servers):
+            raise PydanticCustomError("config", "expected at least one server with enabled: true")
+        return servers
+
+    @model_validator(mode="after")
+    def _url_or_servers(self) -> Self:
+        if self.servers and "url" in self.model_fields_set:
+            raise PydanticCustomError(
+                "config",
+                "give either comfy.url (one server) or comfy.servers (several), not both",
+                {"key": "url"},
+            )
+        return self
 
     @field_validator("reconnect_max_delay")
     @classmethod

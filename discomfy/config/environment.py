@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import core_schema
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
 
 ENV_VARIABLES = ("DISCORD_TOKEN", "COMFY_API_KEY", "COMFY_USERNAME", "COMFY_PASSWORD")
+SERVER_KEY_VARIABLE = re.compile(r"^COMFY_[A-Z0-9_]+_API_KEY$")  # one server's key of comfy.servers
 
 
 class Secret:
@@ -56,7 +58,8 @@ class Secret:
 
 def read_environment(env: Mapping[str, str]) -> dict[str, str]:
     """The variables that are set; blank counts as unset, since .env.example ships every one empty."""
-    return {name: value.strip() for name in ENV_VARIABLES if (value := env.get(name, "")).strip()}
+    names = [*ENV_VARIABLES, *(name for name in env if SERVER_KEY_VARIABLE.match(name))]
+    return {name: value.strip() for name in names if (value := env.get(name, "")).strip()}
 
 
 def auth_headers(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -67,6 +70,11 @@ def auth_headers(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         pair = f"{env['COMFY_USERNAME']}:{env['COMFY_PASSWORD']}"
         return (("Authorization", f"Basic {base64.b64encode(pair.encode()).decode()}"),)
     return ()
+
+
+def server_headers(env: Mapping[str, str], variable: str) -> tuple[tuple[str, str], ...]:
+    """One server's bearer key from its own variable; without it, the server shares the common credentials."""
+    return (("Authorization", f"Bearer {env[variable]}"),) if variable in env else ()
 
 
 def environment_problems(env: Mapping[str, str], *, require_token: bool) -> list[ConfigProblem]:

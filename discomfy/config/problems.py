@@ -37,7 +37,14 @@ def split_unsettable(model: type[BaseModel], data: Any, loc: tuple[Any, ...] = (
             problems.append(ConfigProblem(key_path((*loc, key)), _unknown_key(model, key)))
             continue
         section = _model_of(field.annotation) if field is not None else None
-        kept[key], found = split_unsettable(section, value, (*loc, key)) if section else (value, [])
+        entry = _entry_model_of(field.annotation) if field is not None else None
+        if section is not None:
+            kept[key], found = split_unsettable(section, value, (*loc, key))
+        elif entry is not None and isinstance(value, list):  # a list of sections, such as comfy.servers
+            pairs = [split_unsettable(entry, item, (*loc, key, index)) for index, item in enumerate(value)]
+            kept[key], found = [item for item, _ in pairs], [problem for _, more in pairs for problem in more]
+        else:
+            kept[key], found = value, []
         problems.extend(found)
     return kept, problems
 
@@ -97,8 +104,10 @@ def _problem(model: type[BaseModel], error: Any) -> ConfigProblem:
 def _section(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model a key path leads to, or None where it leads into something else (a list, a value)."""
     for part in loc:
+        if isinstance(part, int):
+            continue  # an entry of a list of sections: its model was taken from the list's field
         field = model.model_fields.get(str(part))
-        section = _model_of(field.annotation) if field is not None else None
+        section = (_model_of(field.annotation) or _entry_model_of(field.annotation)) if field is not None else None
         if section is None:
             return None
         model = section
@@ -107,6 +116,12 @@ def _section(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _entry_model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model of each entry of a `tuple[Model, ...]` field."""
+    args = getattr(annotation, "__args__", ())
+    return _model_of(args[0]) if args and getattr(annotation, "__origin__", None) is tuple else None
 
 
 def _unknown_key(model: type[BaseModel], key: Any) -> str:

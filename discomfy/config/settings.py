@@ -20,8 +20,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
-from discomfy.comfy.settings import ComfySettings
-from discomfy.config.environment import Secret, auth_headers
+from discomfy.comfy.settings import ComfySettings, ServerSettings, server_key_variable
+from discomfy.config.environment import Secret, auth_headers, server_headers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -118,6 +118,8 @@ class DiscordSettings(_Section):
     guild_ids: _Ids = ()  # commands sync instantly to these guilds; empty means global sync
     admin_role_ids: _Ids = ()  # roles allowed the admin commands; Discord's own permissions do not count
     admin_user_ids: _Ids = ()  # users allowed the admin commands
+    # discord.py's AutoShardedBot: "auto" when Discord recommends more than one shard (about 1000+ guilds)
+    sharding: Literal["auto", "on", "off"] = "auto"
 
 
 class WorkflowSettings(_Section):
@@ -163,6 +165,14 @@ class LimitSettings(_Section):
         return self
 
 
+class SchedulerSettings(_Section):
+    """The bot's own queue in front of ComfyUI: how far ahead it submits, and who goes first."""
+
+    look_ahead: Annotated[int, Field(ge=1)] = 2  # prompts of ours per server at once (running + waiting there)
+    admins_first: bool = False  # admins' jobs before everyone else's (round robin among admins)
+    failover_grace: Annotated[float, Field(gt=0)] = 30.0  # seconds a server may be away before its waiting jobs move
+
+
 class UploadSettings(_Section):
     """How results reach Discord: video re-encoding and the pace of progress edits."""
 
@@ -193,6 +203,7 @@ class Config(_Section):
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     uploads: UploadSettings = Field(default_factory=UploadSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -213,17 +224,32 @@ class Config(_Section):
                 data["discord"] = {**data["discord"], "token": env.get("DISCORD_TOKEN")}
             if isinstance(data["comfy"], dict):
                 data["comfy"] = {**data["comfy"], "headers": auth_headers(env)}
+                _server_credentials(data["comfy"], env)
         return data
 
     def secret_values(self) -> tuple[str, ...]:
         """Every credential as it could appear in text, for `setup_logging(secrets=...)`."""
         values = [self.discord.token.reveal() if self.discord.token else ""]
-        for _name, value in self.comfy.headers:
+        headers = [*self.comfy.headers, *(h for server in self.comfy.servers for h in server.headers)]
+        for _name, value in headers:
             scheme, _, credential = value.partition(" ")
             values += [value, credential]
             if scheme == "Basic":
                 values.append(base64.b64decode(credential).decode().partition(":")[2])
         return tuple(v for v in values if v)
+
+
+def _server_credentials(comfy: dict[Any, Any], env: Mapping[str, str]) -> None:
+    """Each server of comfy.servers gets its own key from COMFY_<NAME>_API_KEY, when that is set."""
+    servers = comfy.get("servers")
+    if not isinstance(servers, list):
+        return
+    comfy["servers"] = [
+        {**server, "headers": server_headers(env, server_key_variable(server["name"]))}
+        if isinstance(server, dict) and isinstance(server.get("name"), str)
+        else server
+        for server in servers
+    ]
 
 
 def _download_into_storage(data: dict[Any, Any], info: ValidationInfo) -> None:
@@ -249,9 +275,14 @@ _COMFY_FILE_KEYS = (
     "download_deadline",
     "max_outputs",
     "local_output_dir",
+    "servers",
 )
 # Fields validation fills in from the Sources, never from the file.
-_FILLED_IN: dict[type[BaseModel], tuple[str, ...]] = {Config: ("source",), DiscordSettings: ("token",)}
+_FILLED_IN: dict[type[BaseModel], tuple[str, ...]] = {
+    Config: ("source",),
+    DiscordSettings: ("token",),
+    ServerSettings: ("headers",),
+}
 
 
 def file_keys(model: type[BaseModel]) -> tuple[str, ...]:

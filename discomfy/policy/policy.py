@@ -9,7 +9,7 @@ autocomplete (a request per keystroke) does not hit the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -39,10 +39,19 @@ _FIELD_WORDS = {"prompt": "Your prompt", "negative": "Your negative prompt"}
 class ContentPolicy:
     """Channel rules (inherited), age-restricted workflows, the prompt blocklist and personal defaults."""
 
-    def __init__(self, store: SettingsStore, workflows: WorkflowLibrary, *, default_workflow: str | None) -> None:
+    def __init__(
+        self,
+        store: SettingsStore,
+        workflows: WorkflowLibrary,
+        *,
+        default_workflow: str | None,
+        runnable: Callable[[WorkflowSpec], bool] = lambda spec: True,
+    ) -> None:
+        """`runnable`: whether a ComfyUI server can run a workflow now, preferred when none is chosen."""
         self.store = store
         self.workflows = workflows
         self.default_workflow = default_workflow
+        self.runnable = runnable
         self._settings: dict[tuple[Scope, int], ChannelSettings] = {}
         self._blocklists: dict[int | None, Blocklist] = {}
         self._preferences: dict[int, Preferences] = {}
@@ -67,7 +76,13 @@ class ContentPolicy:
         """
         if name:
             return self.workflows.get(name)
-        return choose_workflow(rules, self.workflows, preferred=preferences.workflow)
+        return choose_workflow(
+            rules,
+            self.workflows,
+            preferred=preferences.workflow,
+            fallback=self.default_workflow,
+            runnable=self.runnable,
+        )
 
     def defaults(
         self, spec: WorkflowSpec, rules: ChannelRules, preferences: Preferences, *, given: Collection[str]

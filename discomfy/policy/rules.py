@@ -3,7 +3,7 @@ what they refuse, each refusal with its reason."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from discomfy.policy.errors import AgeRestrictedError, ChannelClosedError, CountNotAllowedError, WorkflowNotAllowedError
@@ -89,9 +89,15 @@ def check(rules: ChannelRules, spec: WorkflowSpec | None, count: int) -> None:
 
 
 def choose_workflow(
-    rules: ChannelRules, specs: Iterable[WorkflowSpec], *, preferred: str | None = None
+    rules: ChannelRules,
+    specs: Iterable[WorkflowSpec],
+    *,
+    preferred: str | None = None,
+    fallback: str | None = None,
+    runnable: Callable[[WorkflowSpec], bool] = lambda spec: True,
 ) -> WorkflowSpec:
-    """The workflow when none is named: the member's own default, else the channel's, else the first usable here.
+    """The workflow when none is named: the member's own default, else the channel's, else `fallback` (config's
+    workflows.default), else the first usable here (one a server can run, if any can).
 
     A default that is not allowed (or age-restricted) here is passed over: the channel's rules win.
 
@@ -99,11 +105,12 @@ def choose_workflow(
         WorkflowNotAllowedError: no workflow may run here.
     """
     by_name = {spec.name: spec for spec in specs}
-    for name in (preferred, rules.default_workflow):
+    for name in (preferred, rules.default_workflow, fallback):
         spec = by_name.get(name) if name else None
         if spec is not None and usable(rules, spec):
             return spec
-    spec = next((spec for spec in by_name.values() if usable(rules, spec)), None)
+    allowed = [spec for spec in by_name.values() if usable(rules, spec)]
+    spec = next((spec for spec in allowed if runnable(spec)), allowed[0] if allowed else None)
     if spec is None:
         raise WorkflowNotAllowedError(
             "No workflow may run in this channel (the allowed ones are missing or age-restricted). "

@@ -126,12 +126,14 @@ class JobStore:
         async with self._writing() as db:
             await _upsert_meta(db, key, value)
 
-    async def client_id(self) -> str:
-        """This bot's ComfyUI client_id, made on first use and kept: ComfyUI routes old jobs' messages by it."""
-        client_id = await self.get_meta(CLIENT_ID_KEY)
+    async def client_id(self, server: str | None = None) -> str:
+        """This bot's ComfyUI client_id on one server, made on first use and kept: ComfyUI routes old jobs'
+        messages by it. `server` None (the server of comfy.url) keeps the key every version wrote."""
+        key = CLIENT_ID_KEY if server is None else f"{CLIENT_ID_KEY}:{server}"
+        client_id = await self.get_meta(key)
         if client_id is None:
             client_id = uuid.uuid4().hex
-            await self.set_meta(CLIENT_ID_KEY, client_id)
+            await self.set_meta(key, client_id)
         return client_id
 
     # ---- writes ----------------------------------------------------------------------------

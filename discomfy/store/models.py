@@ -11,7 +11,8 @@ from typing import Any
 class JobStatus(enum.StrEnum):
     """Where a job stands; stored as its text value."""
 
-    CREATED = "created"  # record written, not yet accepted by ComfyUI
+    WAITING = "waiting"  # in the bot's own queue, not yet sent to any ComfyUI server
+    CREATED = "created"  # sent to a server (record.server), not yet accepted by it
     QUEUED = "queued"
     RUNNING = "running"
     DELIVERING = "delivering"  # finished in ComfyUI, uploading to Discord
@@ -47,7 +48,7 @@ class JobStatus(enum.StrEnum):
 
 
 # The groups, each defined once; SQL queries take the sets, everything else the properties above.
-PENDING = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})
+PENDING = frozenset({JobStatus.WAITING, JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})
 UNFINISHED = PENDING | {JobStatus.DELIVERING}
 TERMINAL = frozenset(JobStatus) - UNFINISHED
 UNSUCCESSFUL = frozenset({JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED})
@@ -97,6 +98,7 @@ class JobRecord:
     graph: Mapping[str, Any] | None = None  # the exact API graph submitted, so a lost job can be retried as is
     notes: tuple[str, ...] = ()  # what the result's message says besides its files (outputs left out...)
     spoiler: bool = False  # the result (and its previews) are posted as spoilers: the channel's or owner's choice
+    server: str | None = None  # the ComfyUI server it was sent to (WAITING: the one holding its input images)
 
     @property
     def message_ids(self) -> tuple[int, ...]:

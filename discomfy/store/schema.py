@@ -99,6 +99,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 5: the ComfyUI server a job was sent to, by name (NULL: not sent yet); '' for the jobs written before
+    # several servers were known, which all went to the one server of comfy.url
+    ("ALTER TABLE jobs ADD COLUMN server TEXT", "UPDATE jobs SET server = ''"),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -180,3 +180,30 @@ def _listing(choices: tuple[Any, ...]) -> str:
     shown = ", ".join(str(c) for c in choices[:_LIST_AT_MOST])
     more = len(choices) - _LIST_AT_MOST
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+#: What a model file's name ends with (checkpoints, LoRAs, VAEs, upscalers, text encoders, GGUF...).
+MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx")
+
+
+def missing_pieces(graph: Mapping[str, Any], info: ObjectInfo) -> tuple[str, ...]:
+    """What a server lacks to run this exact graph: node classes, and the model files its loaders name.
+
+    Only those two, which differ between servers: other choices are the same everywhere (or checked by ComfyUI
+    itself), and input images are uploaded to whichever server the job goes to.
+    """
+    missing: dict[str, None] = {}  # ordered, without repeats
+    for node in graph.values():
+        if not isinstance(node, Mapping) or not isinstance(node.get("class_type"), str):
+            continue
+        cls = node["class_type"]
+        if not info.has_class(cls):
+            missing[f"the node {cls!r} (a custom node pack)"] = None
+            continue
+        for name, value in (node.get("inputs") or {}).items():
+            if not isinstance(value, str) or not value.lower().endswith(MODEL_SUFFIXES):
+                continue
+            spec = info.input_spec(cls, name)
+            if spec is not None and spec.choices is not None and value not in spec.choices:
+                missing[f"the file {value!r} ({cls} {name})"] = None
+    return tuple(missing)

@@ -93,6 +93,11 @@ class WorkflowSpec:
     def parameter_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parameters)
 
+    @property
+    def takes_images(self) -> bool:
+        """It has input images, which are uploaded to the server that runs it."""
+        return any(p.type is ParamType.IMAGE for p in self.parameters)
+
 
 @dataclass(frozen=True, slots=True)
 class BuiltWorkflow:

@@ -1,29 +1,33 @@
-"""/interrupt and /queue: an admin's hands on the one GPU."""
+"""/interrupt and /queue: an admin's hands on the GPUs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from discomfy.bot.embeds import QueueRow, duration, queue_embed
+from discomfy.bot.embeds import QueueRow, ServerLine, duration, queue_embed
 from discomfy.bot.errors import NotAdminError, error_embed, report_error, send_ephemeral
 from discomfy.bot.limits import CHOICE_TEXT, MAX_CHOICES
 from discomfy.bot.panels import PANEL_TIMEOUT, PrivatePanel
 from discomfy.bot.permissions import admin_only
-from discomfy.comfy import PromptStatus
+from discomfy.comfy import ComfyError, PromptStatus
 from discomfy.ids import short_id
 from discomfy.store import JobStatus
 
 if TYPE_CHECKING:
     from discomfy.bot.bot import DiscomfyBot
-    from discomfy.comfy import QueueEntry, QueueState
+    from discomfy.comfy import PoolServer, QueueEntry, QueueState, SystemStats
     from discomfy.job import Job
+
+QueueReport = tuple[list["QueueRow"], list["ServerLine"]]
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +88,33 @@ class AdminCog(commands.Cog, name="Admin"):
         """Stop the job ComfyUI is running right now."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         if job is None:
-            stopped = await self.bot.comfy.interrupt()
-            text = self._stopped_text(stopped) if stopped else "Nothing was running, so nothing was stopped."
+            stopped = [p for p in await asyncio.gather(*(s.service.interrupt() for s in self._reachable())) if p]
+            text = " ".join(map(self._stopped_text, stopped)) or "Nothing was running, so nothing was stopped."
         else:
             text = await self._interrupt_one(job.strip().lower())
         log.info("/interrupt by %s: %s", interaction.user.id, text)
         await interaction.followup.send(embed=discord.Embed(description=text), ephemeral=True)
 
+    def _reachable(self) -> list[PoolServer]:
+        """The servers to ask: every one when there is one (its error is the answer), else the connected ones."""
+        pool = self.bot.comfy
+        return list(pool) if not pool.multiple else [server for server in pool if server.connected]
+
     async def _interrupt_one(self, wanted: str) -> str:
-        state = await self.bot.comfy.queue()
         job = self._find_job(wanted)
-        entries = (*state.running, *state.pending)
-        prompt_id = job.record.prompt_id if job else _match([(e.prompt_id, e.prompt_id) for e in entries], wanted)
-        if prompt_id is None:
+        servers = (
+            [s for s in self.bot.comfy if s is self.bot.comfy.get(job.record.server)] if job else self._reachable()
+        )
+        prompt_id, state, server = None, None, None
+        for server in servers:
+            state = await server.service.queue()
+            entries = (*state.running, *state.pending)
+            prompt_id = job.record.prompt_id if job else _match([(e.prompt_id, e.prompt_id) for e in entries], wanted)
+            if prompt_id is not None:
+                break
+        if prompt_id is None or state is None or server is None:
             return f"No single job or prompt matches `{wanted}` (see /queue), so nothing was stopped."
-        stopped = await self.bot.comfy.interrupt(prompt_id)
+        stopped = await server.service.interrupt(prompt_id)
         if stopped:
             return self._stopped_text(stopped)
         position = state.position(prompt_id)
@@ -145,17 +161,57 @@ class AdminCog(commands.Cog, name="Admin"):
     async def queue(self, interaction: discord.Interaction[DiscomfyBot]) -> None:
         """Show what ComfyUI runs and what waits; cancel waiting bot jobs."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        rows = await self.queue_rows()
+        rows, servers = await self.queue_report()
         view = QueueView(self, rows, interaction)
-        await interaction.followup.send(embed=queue_embed(rows), view=view, ephemeral=True)
+        await interaction.followup.send(embed=queue_embed(rows, servers=servers), view=view, ephemeral=True)
 
-    async def queue_rows(self) -> list[QueueRow]:
-        state = await self.bot.comfy.queue()
-        return build_queue_rows(state, self.bot.jobs.active(), now=time.time())
+    async def queue_report(self) -> QueueReport:
+        """Every server's queue (running first, then waiting) with the bot's jobs there, then the bot's own queue."""
+        pool, now, active = self.bot.comfy, time.time(), self.bot.jobs.active()
+        rows: list[QueueRow] = []
+        lines: list[ServerLine] = []
+        for server, (state, stats) in zip(pool, await asyncio.gather(*map(self._server_state, pool)), strict=True):
+            if state is None:
+                lines.append(ServerLine(server.name, connected=False, drained=server.drained))
+                continue
+            there = [
+                j for j in active if pool.get(j.record.server) is server and j.record.status is not JobStatus.WAITING
+            ]
+            found = build_queue_rows(state, there, now=now)
+            rows += [replace(row, server=server.name) for row in found] if pool.multiple else found
+            lines.append(
+                ServerLine(
+                    server.name,
+                    connected=server.connected,
+                    drained=server.drained,
+                    running=len(state.running),
+                    waiting=len(state.pending),
+                    ours=sum(row.ours for row in found),
+                    device=_device(stats),
+                )
+            )
+        rows += [_row("in the bot's queue", place, None, job, now) for place, job in enumerate(self._bot_queue(), 1)]
+        return rows, lines
+
+    async def _server_state(self, server: PoolServer) -> tuple[QueueState | None, SystemStats | None]:
+        """One server's queue and GPU; with several servers, one that does not answer is shown as not connected."""
+        try:
+            state = await server.service.queue()
+        except ComfyError:
+            if not self.bot.comfy.multiple:
+                raise
+            return None, None
+        try:
+            return state, await server.service.system_stats()
+        except ComfyError:
+            return state, None
+
+    def _bot_queue(self) -> list[Job]:
+        return self.bot.jobs.scheduler.queue.order()
 
     def waiting_jobs(self) -> list[Job]:
-        """The bot's jobs still waiting in ComfyUI's queue (not running, not finished)."""
-        return [
+        """The bot's jobs still waiting, in the bot's own queue or in ComfyUI's (not running, not finished)."""
+        return self._bot_queue() + [
             job
             for job in self.bot.jobs.active()
             if job.record.status is JobStatus.QUEUED
@@ -177,9 +233,9 @@ class AdminCog(commands.Cog, name="Admin"):
 
 async def show_queue(cog: AdminCog, interaction: discord.Interaction[DiscomfyBot], note: str) -> None:
     """Edit the /queue message to show the queue as it is now, `note` on top; the interaction was deferred."""
-    rows = await cog.queue_rows()
+    rows, servers = await cog.queue_report()
     view = QueueView(cog, rows, interaction)
-    await interaction.edit_original_response(embed=queue_embed(rows, note=note), view=view)
+    await interaction.edit_original_response(embed=queue_embed(rows, note=note, servers=servers), view=view)
 
 
 class QueueView(PrivatePanel):
@@ -277,6 +333,16 @@ class ConfirmClearView(PrivatePanel):
         self, interaction: discord.Interaction[Any], error: Exception, item: discord.ui.Item[Any]
     ) -> None:
         await report_error(interaction, error, where="the /queue confirmation")
+
+
+def _device(stats: SystemStats | None) -> str | None:
+    """`NVIDIA RTX 4090 · 18.2 of 24.0 GB free`, from the first device /system_stats lists."""
+    if stats is None or not stats.devices:
+        return None
+    free, total = stats.vram[0] if stats.vram else (None, None)
+    if free is None or total is None:
+        return stats.devices[0]
+    return f"{stats.devices[0]} · {free / 2**30:.1f} of {total / 2**30:.1f} GB free"
 
 
 def _match(pairs: Iterable[tuple[str, str]], wanted: str) -> str | None:

@@ -24,6 +24,7 @@ from discomfy.bot.errors import WorkflowsNotReloadedError, report_error
 from discomfy.bot.limits import CHOICE_TEXT, EMBED_DESCRIPTION, FIELD_VALUE, MAX_CHOICES
 from discomfy.bot.panels import PANEL_TIMEOUT, PrivatePanel
 from discomfy.bot.permissions import admin_only
+from discomfy.comfy import ComfyError
 from discomfy.workflows.errors import WorkflowFileError, WorkflowLoadError
 from discomfy.workflows.manage import (
     MAX_WORKFLOW_BYTES,
@@ -58,9 +59,30 @@ class WorkflowCog(commands.GroupCog, group_name="workflow", group_description="M
         super().__init__()
 
     async def servers(self) -> dict[str, ObjectInfo]:
-        """Each ComfyUI server the bot uses, by label, with its node list (one server today)."""
-        url = urlsplit(self.bot.comfy.settings.url)
-        return {f"ComfyUI at {url.hostname}:{url.port or 80}": await self.bot.comfy.object_info()}
+        """Each ComfyUI server the bot uses that answers, by name, with its node list (the first is the one
+        `add` analyzes against); one server is labelled by its address.
+
+        Raises:
+            ComfyError: no server answered.
+        """
+        pool = self.bot.comfy
+        lists: dict[str, ObjectInfo] = {}
+        failure: ComfyError | None = None
+        for server in pool:
+            try:
+                info = await server.service.object_info()
+            except ComfyError as exc:
+                failure = exc
+                continue
+            url = urlsplit(server.service.settings.url)
+            lists[server.name if pool.multiple else f"ComfyUI at {url.hostname}:{url.port or 80}"] = info
+        if not lists and failure is not None:
+            raise failure
+        return lists
+
+    async def node_list(self) -> ObjectInfo:
+        """The node list UI-format saves are converted with: the first server's that answers."""
+        return next(iter((await self.servers()).values()))
 
     @app_commands.command(name="add")
     @app_commands.describe(
@@ -124,7 +146,7 @@ class WorkflowCog(commands.GroupCog, group_name="workflow", group_description="M
         """Load the workflows folder again after editing files by hand; a broken folder changes nothing."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         library = self.bot.workflows
-        info = await self.bot.comfy.object_info() if needs_node_list(library) else None
+        info = await self.node_list() if needs_node_list(library) else None
         async with self.changes:
             try:
                 await asyncio.to_thread(reload_workflows, library, info)
@@ -270,7 +292,7 @@ class ConfirmRemoveView(PrivatePanel):
     async def confirm(self, interaction: discord.Interaction[DiscomfyBot], button: discord.ui.Button[Any]) -> None:
         self.stop()
         library = self.cog.bot.workflows
-        info = await self.cog.bot.comfy.object_info() if needs_node_list(library) else None
+        info = await self.cog.node_list() if needs_node_list(library) else None
         async with self.cog.changes:
             spec = await asyncio.to_thread(remove_workflow, library, self.name, info)
         log.info("/workflow remove %s by %s", spec.name, interaction.user.id)
