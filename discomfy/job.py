@@ -62,7 +62,7 @@ class JobSnapshot:
     workflow_title: str
     kind: str
     status: JobStatus
-    seed: int
+    seed: int | None  # None when the workflow has no seed input (every run alike)
     params: Mapping[str, Any]
     prompt_id: str | None
     position: int | None
@@ -179,7 +179,7 @@ class Job:
             workflow_title=self.spec.title if self.spec else record.workflow,
             kind=str(self.spec.kind) if self.spec else "image",
             status=status,
-            seed=record.seed,
+            seed=record.seed if self.spec is None or self.spec.seed_inputs else None,
             params=record.params,
             prompt_id=record.prompt_id,
             position=position if status is JobStatus.QUEUED else None,

@@ -771,3 +771,10 @@ def test_only_a_finished_job_says_what_came_from_the_cache() -> None:
     assert field(job_embed(snapshot(status=JobStatus.DONE, cache=note)), "Cache") == note
     assert "Cache" not in field_names(job_embed(snapshot(status=JobStatus.RUNNING, cache=note)))
     assert "Cache" not in field_names(job_embed(snapshot(status=JobStatus.DONE)))
+
+
+def test_a_job_of_a_workflow_without_a_seed_shows_no_seed() -> None:
+    seeded = job_embed(snapshot(status=JobStatus.DONE))
+    seedless = job_embed(snapshot(status=JobStatus.DONE, seed=None))
+    assert "Seed" in [f.name for f in seeded.fields]
+    assert "Seed" not in [f.name for f in seedless.fields]

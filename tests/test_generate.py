@@ -15,7 +15,7 @@ import pytest_asyncio
 from PIL import Image
 
 from testing import payloads
-from testing.botkit import BotKit, start_bot
+from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
 
@@ -385,3 +385,25 @@ async def test_a_channel_where_results_could_not_be_posted_is_refused_naming_the
     assert "Embed Links" in text
     assert "Attach Files" in text
     assert kit.comfy.prompts_received == 0
+
+
+async def test_a_batch_of_a_workflow_without_a_seed_input_is_refused_as_all_alike(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    graph = json.loads((WORKFLOWS / "txt2img_sdxl.json").read_text())
+    del graph["3"]["inputs"]["seed"]  # a graph whose every run is the same
+    (folder / "fixed.json").write_text(json.dumps(graph))
+    mapping = (WORKFLOWS / "txt2img_sdxl.yaml").read_text().replace("graph: txt2img_sdxl.json", "graph: fixed.json")
+    (folder / "fixed.yaml").write_text(mapping)
+    async with start_bot(
+        fake_discord, fake_comfy, tmp_path, workflows=folder, workflow_settings={"default": "fixed"}
+    ) as kit:
+        batch = await kit.command("batch", {"prompt": "a lighthouse", "count": 3})
+        generate = await kit.command("generate", {"prompt": "a lighthouse", "count": 2})
+        for payload in (batch, generate):
+            answer = kit.callback(payload).json
+            assert answer["data"]["flags"] & FLAG_EPHEMERAL
+            assert "has no seed input: every image of a batch would be the same" in json.dumps(answer)
+        assert kit.comfy.prompts_received == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -74,6 +76,14 @@ def test_a_seed_axis_is_a_count_from_the_given_seed_or_the_seeds_themselves() ->
     assert axis(SEED, "10..12") == (10, 11, 12)
     with pytest.raises(InvalidParameterError, match="seed must be a whole number from 0 to 18446744073709551615"):
         axis(SEED, "1,-2")
+
+
+def test_seeds_of_a_workflow_without_a_seed_input_are_refused_as_changing_nothing() -> None:
+    seedless = replace(SDXL, seed_inputs=())
+    for text in ("4", "7, 9"):
+        with pytest.raises(InvalidParameterError, match="has no seed input: every seed would give the same result"):
+            axis(SEED, text, spec=seedless)
+    assert axis("steps", "10,20", spec=seedless) == (10, 20)
 
 
 def test_a_grid_over_the_cap_is_refused_with_the_size_asked_and_the_cap() -> None:

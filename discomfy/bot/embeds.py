@@ -87,7 +87,8 @@ def job_embed(snap: JobSnapshot, *, preview: bool = False, image_name: str | Non
         embed.add_field(name="Why", value=excerpt(snap.error, 1000), inline=False)
     embed.add_field(name="Workflow", value=snap.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{snap.owner_id}>")
-    embed.add_field(name="Seed", value=f"`{snap.seed}`")
+    if snap.seed is not None:
+        embed.add_field(name="Seed", value=f"`{snap.seed}`")
     if snap.status is JobStatus.DONE:
         params = " · ".join(f"{k} {snap.params[k]}" for k in SHOWN_PARAMS if snap.params.get(k) not in (None, ""))
         if params:
@@ -124,7 +125,7 @@ def batch_embed(
         embed.description = f">>> {excerpt(first.params['prompt'], 900)}"
     lines = [f"`{i + 1:>2}` {_cell_label(s, grid, i)} · {_batch_line(s)}" for i, s in enumerate(snaps)]
     _add_lines(embed, "Cells" if grid else "Seeds", lines)
-    if grid is not None and all(axis.name != SEED for axis in grid.axes):
+    if grid is not None and first.seed is not None and all(axis.name != SEED for axis in grid.axes):
         embed.add_field(name="Seed", value=f"`{first.seed}`")  # every cell's: only the swept values differ
     embed.add_field(name="Workflow", value=first.workflow_title)
     embed.add_field(name="Requested by", value=f"<@{first.owner_id}>")

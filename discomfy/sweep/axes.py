@@ -155,6 +155,9 @@ def parse_axis(spec: WorkflowSpec, name: str, text: str, *, seed: int | None = N
     if not text or not text.strip():
         message = f"Give the values of `{name}` (for example `3,5,7` or `10..40 step 10`)."
         raise InvalidParameterError(message, parameter=name)
+    if name == SEED and not spec.seed_inputs:
+        message = f"{spec.title} has no seed input: every seed would give the same result. Sweep another parameter."
+        raise InvalidParameterError(message, parameter=name)
     if name == SEED and _COUNT.match(text):
         return Axis(SEED, _seed_count(int(text), seed, cap))
     param = SEED_PARAM if name == SEED else sweepable(spec, name)
