@@ -204,3 +204,15 @@ async def test_an_api_format_file_is_added_as_it_is(kit: BotKit, folder: Path) -
     assert "sd15" in kit.bot.workflows
     _, again = await workflow(kit, "add", {"file": upload})
     assert "a workflow called 'sd15' exists; remove it first" in text_of(again)
+
+
+async def test_a_workflow_without_a_text_input_is_added_with_a_word_on_the_prompt(kit: BotKit) -> None:
+    graph = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "copy"}},
+    }
+    upload = kit.discord.add_attachment("copy.json", json.dumps(graph).encode(), content_type="application/json")
+    _, message = await workflow(kit, "add", {"file": upload, "name": "copy"})
+    assert "Added" in text_of(message)
+    assert "No text input was found for `prompt`" in text_of(message)
+    assert "No text input" not in text_of(await add_ui_save(kit))  # its CLIPTextEncode became the prompt

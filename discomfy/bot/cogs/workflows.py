@@ -188,6 +188,12 @@ def added_embed(spec: WorkflowSpec, draft: Draft, server: str) -> discord.Embed:
     params = [f"`{p.name}` {p.type.value}" for p in spec.parameters]
     shown = ", ".join(params[:_LISTED]) + (f" and {len(params) - _LISTED} more" if len(params) > _LISTED else "")
     embed.add_field(name="Parameters", value=excerpt(shown or "none", FIELD_VALUE), inline=False)
+    if spec.parameter("prompt") is None:
+        no_prompt = (
+            "No text input was found for `prompt`, which /generate, /batch and /sweep ask for: map one in "
+            f"`{spec.name}.yaml` (a text input's node and input), then /workflow reload."
+        )
+        embed.add_field(name="Prompt", value=no_prompt, inline=False)
     seeds = ", ".join(f"`{ref}`" for ref in spec.seed_inputs) or "none: every job is the same"
     embed.add_field(name="Seeds", value=excerpt(seeds, FIELD_VALUE), inline=False)
     embed.add_field(
