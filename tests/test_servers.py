@@ -248,6 +248,27 @@ async def test_a_server_away_past_the_grace_period_has_its_waiting_jobs_finish_e
     assert {json.dumps(failing.message(p)["embeds"][0]["title"]) for p in sent} == {'"Done"'}
 
 
+async def test_a_moved_prompt_is_still_taken_back_when_its_server_answers_after_a_bot_restart(
+    failing: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    away, other = two
+    sent = await _held_jobs(failing, two, 750)
+    old_prompts = set(away.pending_prompt_ids)
+    assert old_prompts
+    outage = asyncio.create_task(away.restart(downtime=6.0, keep_queue=True))
+    other.release()
+    await failing.settle(30)  # moved to b and delivered from there
+    assert not outage.done()  # a is still away when the bot restarts: only the store remembers the old prompts
+    kit = await failing.restart()
+    await outage
+    await away.wait_until(lambda: not away.pending_prompt_ids, 15)
+    away.release()
+    await away.wait_idle()
+    assert away.history == {}  # the old copies never ran for nobody
+    records = [r for payload in sent for r in await kit.records(payload)]
+    assert {(r.status, r.server) for r in records} == {(JobStatus.DONE, "b")}
+
+
 async def test_a_job_running_on_a_server_that_restarted_is_lost_and_its_retry_routes_afresh(
     failing: BotKit, two: tuple[FakeComfy, FakeComfy]
 ) -> None:

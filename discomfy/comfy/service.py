@@ -233,14 +233,15 @@ class ComfyService:
             self._tasks.spawn(self._reconcile([job]), name=f"comfy-track-{short_id(prompt_id)}")
         return job
 
-    def abandon(self, prompt_id: str) -> None:
+    def abandon(self, prompt_id: str) -> asyncio.Task[None]:
         """Give up a job still waiting here, now sent to another server: stop following it, and take it out of
-        this server's queue as soon as the server answers again, so it never runs twice."""
+        this server's queue as soon as the server answers again, so it never runs twice (the returned task ends
+        when that is done, or given up after `give_up_after`)."""
         job = self._jobs.pop(prompt_id, None)
         if job is not None:
             job._fail(JobMovedError(prompt_id))
-        self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-take-back-{short_id(prompt_id)}")
-        log.info("Job %s left ComfyUI server %s for another", short_id(prompt_id), self.name)
+            log.info("Job %s left ComfyUI server %s for another", short_id(prompt_id), self.name)
+        return self._tasks.spawn(self.finisher.take_back(prompt_id), name=f"comfy-take-back-{short_id(prompt_id)}")
 
     async def cancel(self, prompt_id: str) -> bool:
         """Stop one of our jobs: delete it if pending, interrupt it if running. False if it is neither.

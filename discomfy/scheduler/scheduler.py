@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -21,6 +22,7 @@ from discomfy.scheduler.errors import NoServerCanRunError, UnknownServerError
 from discomfy.scheduler.fair import FairQueue
 from discomfy.scheduler.routing import Candidate, choose
 from discomfy.store import JobStatus
+from discomfy.store.errors import StoreError
 from discomfy.tasks import BackgroundTasks
 from discomfy.workflows.check import missing_pieces
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between looks at the servers when nothing else wakes the scheduler
 DRAINED_KEY = "server_drained:"  # + a server's name, in the store's meta: "1" while an admin has it drained
+TAKE_BACK_KEY = "server_take_back:"  # + a server's name: JSON list of the prompt ids moved off it, not yet deleted
 
 Dispatch = Callable[["Job", "PoolServer"], Coroutine[Any, Any, None]]
 Refuse = Callable[["Job", NoServerCanRunError], Coroutine[Any, Any, None]]
@@ -60,6 +63,7 @@ class Scheduler:
         self._fits: dict[tuple[Job, str], tuple[ObjectInfo, tuple[str, ...]]] = {}  # what a server lacks for it
         self._moved: list[Job] = []  # sent before, taken back (server away, or unreachable): first in line
         self._down_since: dict[str, float] = {}  # servers not connected, since when (time.monotonic)
+        self._take_back_lock = asyncio.Lock()
 
     # ---- the queue ----------------------------------------------------------------------------
 
@@ -109,9 +113,33 @@ class Scheduler:
         return server
 
     async def load_drained(self) -> None:
-        """At startup: the servers an admin drained before the restart are still drained."""
+        """At startup: the servers an admin drained before the restart are still drained, and the prompts moved
+        off a server that was away are still taken out of its queue when it answers."""
         for server in self.pool:
             server.drained = await self.store.get_meta(DRAINED_KEY + server.name) == "1"
+            for prompt_id in await self._to_take_back(server.name):
+                self._take_back(server, prompt_id)
+
+    def _take_back(self, server: PoolServer, prompt_id: str) -> None:
+        """Have `server` delete a prompt moved off it once it answers; kept in the store until then, so a restart
+        meanwhile does not let the old copy run for nobody."""
+        self._tasks.spawn(self._taking_back(server, prompt_id), name=f"take-back-{short_id(prompt_id)}")
+
+    async def _taking_back(self, server: PoolServer, prompt_id: str) -> None:
+        await self._note_take_back(server.name, prompt_id, pending=True)
+        await server.service.abandon(prompt_id)
+        await self._note_take_back(server.name, prompt_id, pending=False)
+
+    async def _to_take_back(self, name: str) -> list[str]:
+        return list(json.loads(await self.store.get_meta(TAKE_BACK_KEY + name) or "[]"))
+
+    async def _note_take_back(self, name: str, prompt_id: str, *, pending: bool) -> None:
+        try:
+            async with self._take_back_lock:  # read, change, write: one at a time
+                ids = [i for i in await self._to_take_back(name) if i != prompt_id] + ([prompt_id] if pending else [])
+                await self.store.set_meta(TAKE_BACK_KEY + name, json.dumps(ids))
+        except StoreError as exc:  # the take-back goes on; only a restart before it is done would forget it
+            log.warning("Could not keep in the store that %s is to be taken back on %s: %s", prompt_id, name, exc)
 
     def adopt(self, job: Job, server: PoolServer) -> None:
         """A job already sent to `server` (resumed after a restart) counts against its look-ahead."""
@@ -301,7 +329,7 @@ class Scheduler:
             )
             self._sent[server.name].discard(job)
             job.handle = None
-            server.service.abandon(handle.prompt_id)
+            self._take_back(server, handle.prompt_id)
             self._moved.append(job)
             job.notify()
 
