@@ -139,7 +139,7 @@ def check_config(config_path: Path | None, env: Mapping[str, str], section: Sect
     admins = config.discord
     if not admins.admin_user_ids and not admins.admin_role_ids:
         section.warn(
-            "no admins configured: nobody can use /interrupt, /queue or /stats",
+            "no admins configured: nobody can use /interrupt, /queue, /stats, /server, /settings or /workflow",
             "add your Discord user id under discord.admin_user_ids (or a role id under discord.admin_role_ids)",
         )
     return config
