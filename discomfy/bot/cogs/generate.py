@@ -364,12 +364,14 @@ def check_prompt_length(bot: DiscomfyBot, prompt: str) -> None:
 
 
 async def chosen_workflow(bot: DiscomfyBot, interaction: Interaction) -> WorkflowSpec | None:
-    """The workflow an autocompleting command has chosen so far, else the one it would run here."""
+    """The workflow an autocompleting command has chosen so far, else the one it would run here; None for one
+    that may not run here (an age-restricted workflow's options are not shown outside its channels)."""
     try:
         spec, _defaults = await workflow_here(bot, interaction, interaction.namespace.workflow or None)
     except (WorkflowError, PolicyError):
         return None
-    return spec
+    allowed = {other.name for other in bot.policy.usable_workflows(await bot.rules_here(interaction))}
+    return spec if spec.name in allowed else None
 
 
 def settings_choices(params: Iterable[ParamSpec], current: str) -> list[app_commands.Choice[str]]:
