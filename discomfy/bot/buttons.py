@@ -338,11 +338,12 @@ class RetryButton(JobButton, template=rf"{PREFIX}:retry:{JOB_ID}"):
         record = await job_record(bot, self.job_id)
         if not record.status.is_unsuccessful or not record.graph:
             raise ActionRefusedError("Only a failed, cancelled or lost job can be retried.")
+        spec = bot.workflows.get(record.workflow)  # a removed workflow's graph would escape the channel's rules
         request = JobRequest(
             owner_id=record.owner_id,
             channel_id=record.channel_id,
             guild_id=record.guild_id,
-            workflow=record.workflow,
+            workflow=spec.name,
             values=record.params,
         )
         await bot.presenter.start_jobs(interaction, Admission(request, retry_of=record))
