@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest_asyncio
 
+from discomfy.workflows import load_workflows
+from discomfy.workflows.manage import remove_workflow
 from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
@@ -216,3 +218,12 @@ async def test_a_workflow_without_a_text_input_is_added_with_a_word_on_the_promp
     assert "Added" in text_of(message)
     assert "No text input was found for `prompt`" in text_of(message)
     assert "No text input" not in text_of(await add_ui_save(kit))  # its CLIPTextEncode became the prompt
+
+
+def test_a_removed_workflow_leaves_the_live_set_even_beside_a_file_broken_by_hand(folder: Path) -> None:
+    library = load_workflows(folder)
+    (folder / "broken.yaml").write_text("graph: missing.json\nparameters: [\n")  # edited by hand, not reloaded yet
+    removed = remove_workflow(library, "txt2img_sd15")
+    assert "txt2img_sd15" not in library
+    assert not removed.mapping_path.exists()
+    assert "txt2img_sdxl" in library  # the rest stays as it was

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from discomfy.workflows.analyze import Analysis, analyze_graph
 from discomfy.workflows.check import check_against_object_info
 from discomfy.workflows.errors import MappingError, WorkflowError, WorkflowFileError, WorkflowLoadError
+from discomfy.workflows.library import WorkflowLibrary
 from discomfy.workflows.loader import has_ui_graphs, load_workflows, read_workflow
 from discomfy.workflows.mapping import NAME_RE, slug
 from discomfy.workflows.model import WorkflowSpec
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
     from discomfy.comfy.object_info import ObjectInfo
     from discomfy.workflows.graph import Graph
-    from discomfy.workflows.library import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,18 @@ def add_workflow(
     return library.get(draft.name)
 
 
-def remove_workflow(library: WorkflowLibrary, name: str, info: ObjectInfo | None = None) -> WorkflowSpec:
-    """Delete a workflow's mapping (and its graph, unless another mapping uses it) and make the rest live."""
+def remove_workflow(library: WorkflowLibrary, name: str) -> WorkflowSpec:
+    """Delete a workflow's mapping (and its graph, unless another mapping uses it) and make the rest live.
+
+    The rest is the live set without it, not the folder read again: a file broken by hand elsewhere in the folder
+    cannot leave the removed workflow live (/workflow reload reports such files).
+    """
     spec = library.get(name)
     shared = any(other.graph_path == spec.graph_path for other in library if other.name != spec.name)
     spec.mapping_path.unlink(missing_ok=True)
     if not shared:
         spec.graph_path.unlink(missing_ok=True)
-    reload_workflows(library, info)
+    library.replace(WorkflowLibrary([other for other in library if other.name != name], library.directory))
     log.info("Workflow %s removed", name)
     return spec
 

@@ -298,9 +298,8 @@ class ConfirmRemoveView(PrivatePanel):
     async def confirm(self, interaction: discord.Interaction[DiscomfyBot], button: discord.ui.Button[Any]) -> None:
         self.stop()
         library = self.cog.bot.workflows
-        info = await self.cog.node_list() if needs_node_list(library) else None
         async with self.cog.changes:
-            spec = await asyncio.to_thread(remove_workflow, library, self.name, info)
+            spec = await asyncio.to_thread(remove_workflow, library, self.name)
         log.info("/workflow remove %s by %s", spec.name, interaction.user.id)
         text = f"Removed **{spec.title}** (`{spec.name}`). {len(library)} workflow(s) remain."
         await interaction.response.edit_message(embed=discord.Embed(description=text), view=None)
