@@ -341,10 +341,11 @@ class Scheduler:
 
 def _may_run(job: Job, server: PoolServer, pool: ComfyPool) -> bool:
     """A job whose input images were uploaded to one server (and are no longer in memory) can only go there,
-    unless that server left the config (then anywhere: the server it goes to says the image is missing)."""
-    if job.inputs is not None or not job.takes_images or pool.get(job.record.server) is None:
+    unless that server left the config (then anywhere: the server it goes to says the image is missing). A job
+    stored before several servers were known ('') has them on the first."""
+    if job.inputs is not None or not job.takes_images or (home := pool.get(job.record.server)) is None:
         return True
-    return not job.record.server or job.record.server == server.name
+    return job.record.server is None or home is server
 
 
 def _lacks(server: PoolServer, graph: Mapping[str, Any]) -> tuple[str, ...]:

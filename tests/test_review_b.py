@@ -1,0 +1,79 @@
+"""Review of where the merged features meet: each test here failed before the fix committed with it."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest_asyncio
+from PIL import Image
+
+from discomfy.store import JobStatus
+from testing import payloads
+from testing.botkit import WORKFLOWS, BotKit, start_bot
+from testing.comfy_server import FakeComfy
+from testing.discord_api import FakeDiscordAPI
+
+MakeFake = Callable[..., Awaitable[FakeComfy]]
+
+
+@pytest_asyncio.fixture
+async def two(fake_comfy_factory: MakeFake) -> tuple[FakeComfy, FakeComfy]:
+    return await fake_comfy_factory(), await fake_comfy_factory()
+
+
+@pytest_asyncio.fixture
+async def kit(fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path) -> AsyncIterator[BotKit]:
+    servers = dict(zip(["default", "gpu2"], two, strict=True))
+    async with start_bot(fake_discord, two[0], tmp_path, servers=servers, scheduler={"look_ahead": 2}) as started:
+        assert await started.bot.comfy.wait_connected(10)
+        yield started
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 60, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_the_retry_of_an_img2img_job_stored_before_several_servers_goes_to_the_first_server(
+    kit: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    first, second = two
+    await kit.jobs.scheduler.set_drained("gpu2", True)  # the old version had only the first server
+    attachment = kit.discord.add_attachment("cat.png", _png())
+    payload = await kit.command(
+        "generate", {"prompt": "a cat", "workflow": "img2img", "image": attachment}, user_id=790
+    )
+    await kit.settle()
+    await kit.jobs.scheduler.set_drained("gpu2", False)
+    (record,) = await kit.records(payload)
+    assert record.server == "default"
+    # as a store written before several servers were known leaves it: server '' (the first), and it failed
+    await kit.store.update(record.job_id, server="", status=JobStatus.FAILED, error="boom", error_kind="rejected")
+    first.hold()  # the first server is busier: a job free to go anywhere would go to gpu2
+    graph = json.loads((WORKFLOWS / "txt2img_sdxl.json").read_text(encoding="utf-8"))
+    await kit.service.client.submit(graph, client_id="someone-else", prompt_id=str(uuid.uuid4()))
+    await kit.service.refresh_queue()
+    message = payloads.message(
+        embeds=[{"type": "rich", "title": "Failed"}],
+        components=[
+            {
+                "type": 1,
+                "components": [
+                    {"type": 2, "style": 2, "label": "Retry", "custom_id": f"discomfy:retry:{record.job_id}"}
+                ],
+            }
+        ],
+        author=payloads.bot_user(),
+    )
+    kit.discord.add_message(message)
+    click = payloads.button_click(f"discomfy:retry:{record.job_id}", message=message, user_id=790)
+    await payloads.dispatch_and_wait(kit.bot, click)
+    retried = [r for r in await kit.store.history(790, limit=5) if r.job_id != record.job_id]
+    assert [r.server for r in retried] == ["default"]  # where its input image is
+    assert second.prompts_received == 0
+    first.release()
