@@ -6,12 +6,14 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest_asyncio
 from PIL import Image
 
-from discomfy.store import JobStatus
+from discomfy.job import new_record
+from discomfy.store import JobStatus, JobStore
 from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
@@ -77,3 +79,16 @@ async def test_the_retry_of_an_img2img_job_stored_before_several_servers_goes_to
     assert [r.server for r in retried] == ["default"]  # where its input image is
     assert second.prompts_received == 0
     first.release()
+
+
+async def test_stats_wait_counts_the_time_a_job_waited_in_the_bots_queue(tmp_path: Path) -> None:
+    async with JobStore(tmp_path / "jobs.sqlite3") as store:
+        record = new_record(1, channel_id=2, guild_id=None, workflow="txt2img", params={}, seed=1)
+        record = replace(record, created_at=1000.0)
+        await store.add(record)  # WAITING in the bot's queue for a minute, behind other users' jobs
+        await store.transition(record.job_id, JobStatus.CREATED, server="default")
+        await store.transition(record.job_id, JobStatus.QUEUED, queued_at=1060.0)
+        await store.transition(record.job_id, JobStatus.RUNNING, started_at=1061.0)
+        await store.transition(record.job_id, JobStatus.DONE, finished_at=1071.0)
+        (workflow,) = (await store.stats(since=0)).per_workflow
+    assert workflow.median_queue_wait == 61.0  # what the user waited, not only ComfyUI's last second of it
