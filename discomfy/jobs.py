@@ -361,6 +361,8 @@ class JobManager:
                 job.settled.set()
             elif record.status is JobStatus.WAITING:
                 waiting.append(job)
+            elif record.prompt_id is not None and self.scheduler.taken_back(record.prompt_id):
+                self.scheduler.requeue(job)  # moved off an absent server before the restart, not yet sent on
             elif (server := self.pool.get(record.server)) is None:
                 await self._settle_failed(job, unknown_server(record))
             elif record.prompt_id is not None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest_asyncio
 from PIL import Image
 
 from discomfy.job import new_record
+from discomfy.scheduler.scheduler import TAKE_BACK_KEY
 from discomfy.store import JobStatus, JobStore
 from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot
@@ -92,3 +95,32 @@ async def test_stats_wait_counts_the_time_a_job_waited_in_the_bots_queue(tmp_pat
         await store.transition(record.job_id, JobStatus.DONE, finished_at=1071.0)
         (workflow,) = (await store.stats(since=0)).per_workflow
     assert workflow.median_queue_wait == 61.0  # what the user waited, not only ComfyUI's last second of it
+
+
+async def test_a_job_moved_off_an_absent_server_but_not_yet_resent_is_delivered_once_after_a_bot_restart(
+    fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
+) -> None:
+    away, other = two
+    servers = {"a": away, "b": other}
+    sections: dict[str, Any] = {
+        "comfy_settings": {"reconnect_max_delay": 0.5},
+        "scheduler": {"look_ahead": 2, "failover_grace": 0.3},
+    }
+    async with start_bot(fake_discord, away, tmp_path, servers=servers, **sections) as kit:
+        assert await kit.bot.comfy.wait_connected(10)
+        for fake in two:
+            fake.hold()
+        sent = [await kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=800 + i) for i in range(4)]
+        outage = asyncio.create_task(away.restart(downtime=4.0, keep_queue=True))
+        async with asyncio.timeout(10):  # a's two jobs are taken back, but b is full: they wait in the bot
+            while len(json.loads(await kit.store.get_meta(TAKE_BACK_KEY + "a") or "[]")) < 2:  # noqa: ASYNC110 - the store, polled
+                await asyncio.sleep(0.05)
+        kit = await kit.restart()
+        other.release()
+        await outage
+        await away.wait_until(lambda: not away.pending_prompt_ids, 15)  # the moved prompts taken back there
+        away.release()
+        await kit.settle(30)
+        records = [r for payload in sent for r in await kit.records(payload)]
+        assert [r.status for r in records] == [JobStatus.DONE] * 4
+        assert len(away.history) + len(other.history) == 4  # each ran once

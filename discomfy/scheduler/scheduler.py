@@ -64,6 +64,7 @@ class Scheduler:
         self._moved: list[Job] = []  # sent before, taken back (server away, or unreachable): first in line
         self._down_since: dict[str, float] = {}  # servers not connected, since when (time.monotonic)
         self._take_back_lock = asyncio.Lock()
+        self._taken_back: set[str] = set()  # prompt ids being taken back when the bot started (load_drained)
 
     # ---- the queue ----------------------------------------------------------------------------
 
@@ -118,7 +119,12 @@ class Scheduler:
         for server in self.pool:
             server.drained = await self.store.get_meta(DRAINED_KEY + server.name) == "1"
             for prompt_id in await self._to_take_back(server.name):
+                self._taken_back.add(prompt_id)
                 self._take_back(server, prompt_id)
+
+    def taken_back(self, prompt_id: str) -> bool:
+        """The prompt was moved off its server before the restart: its job is to be sent on, not followed there."""
+        return prompt_id in self._taken_back
 
     def _take_back(self, server: PoolServer, prompt_id: str) -> None:
         """Have `server` delete a prompt moved off it once it answers; kept in the store until then, so a restart
