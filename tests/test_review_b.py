@@ -124,3 +124,33 @@ async def test_a_job_moved_off_an_absent_server_but_not_yet_resent_is_delivered_
         records = [r for payload in sent for r in await kit.records(payload)]
         assert [r.status for r in records] == [JobStatus.DONE] * 4
         assert len(away.history) + len(other.history) == 4  # each ran once
+
+
+ADMIN = payloads.USER_ID + 1
+
+
+async def test_queue_lists_a_job_moved_off_an_absent_server_that_waits_for_room_elsewhere(
+    fake_discord: FakeDiscordAPI, two: tuple[FakeComfy, FakeComfy], tmp_path: Path
+) -> None:
+    away, other = two
+    sections: dict[str, Any] = {
+        "comfy_settings": {"reconnect_max_delay": 0.5},
+        "scheduler": {"look_ahead": 1, "failover_grace": 0.3},
+        "discord": {"admin_user_ids": [ADMIN]},
+    }
+    async with start_bot(fake_discord, away, tmp_path, servers={"a": away, "b": other}, **sections) as kit:
+        assert await kit.bot.comfy.wait_connected(10)
+        for fake in two:
+            fake.hold()
+        sent = [await kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=810 + i) for i in range(2)]
+        (on_a,) = [r for p in sent for r in await kit.records(p) if r.server == "a"]
+        outage = asyncio.create_task(away.restart(downtime=3.0, keep_queue=True))
+        async with asyncio.timeout(10):  # taken back from a; b has no room: it waits in the bot
+            while not await kit.store.get_meta(TAKE_BACK_KEY + "a"):  # noqa: ASYNC110 - the store, polled
+                await asyncio.sleep(0.05)
+        embed = kit.message(await kit.command("queue", user_id=ADMIN))["embeds"][0]
+        assert f"<@{on_a.owner_id}>" in embed["description"]  # shown (and cancellable) while it waits
+        other.release()
+        await outage
+        away.release()
+        await kit.settle(30)

@@ -90,6 +90,10 @@ class Scheduler:
         self._moved.append(job)
         self.kick()
 
+    def waiting(self) -> list[Job]:
+        """The jobs in the bot's queue in the order they go out: those taken back from a server first."""
+        return [*self._moved, *self.queue.order()]
+
     def restore(self, waiting: list[Job], *, sent: list[JobRecord]) -> None:
         """After a restart: the jobs that waited in the bot's queue wait again in their stored order, and the
         turns go on after the owner whose job went to ComfyUI last."""
