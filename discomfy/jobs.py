@@ -150,7 +150,7 @@ class JobManager:
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
                 spoiler=request.spoiler,
-                server=server.name if server else None,
+                server=server.name if server else request.server,
             )
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)

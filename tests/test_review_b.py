@@ -154,3 +154,31 @@ async def test_queue_lists_a_job_moved_off_an_absent_server_that_waits_for_room_
         await outage
         away.release()
         await kit.settle(30)
+
+
+async def test_a_reroll_of_an_img2img_job_goes_to_the_server_holding_its_input_image(
+    kit: BotKit, two: tuple[FakeComfy, FakeComfy]
+) -> None:
+    attachment = kit.discord.add_attachment("cat.png", _png())
+    payload = await kit.command(
+        "generate", {"prompt": "a cat", "workflow": "img2img", "image": attachment}, user_id=820
+    )
+    await kit.settle()
+    (record,) = await kit.records(payload)
+    assert record.status is JobStatus.DONE
+    holder = two[kit.bot.comfy.names.index(record.server or "")]
+    holder.hold()  # the server holding the image is busier: a job free to go anywhere would go to the other
+    graph = json.loads((WORKFLOWS / "txt2img_sdxl.json").read_text(encoding="utf-8"))
+    busy = kit.bot.comfy.get(record.server)
+    assert busy is not None
+    await busy.service.client.submit(graph, client_id="someone-else", prompt_id=str(uuid.uuid4()))
+    await busy.service.refresh_queue()
+    message = kit.message(payload)
+    reroll = next(c for row in message["components"] for c in row["components"] if ":reroll:" in c["custom_id"])
+    click = payloads.button_click(reroll["custom_id"], message=message, user_id=820)
+    await payloads.dispatch_and_wait(kit.bot, click)
+    rerolled = [r for r in await kit.store.history(820, limit=5) if r.job_id != record.job_id]
+    assert [r.server for r in rerolled] == [record.server]  # where its input image is
+    holder.release()
+    await kit.settle()
+    assert [r.status for r in await kit.store.history(820, limit=5)] == [JobStatus.DONE] * 2
