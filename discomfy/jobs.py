@@ -270,11 +270,13 @@ class JobManager:
                 await self._settle_failed(job, event.error)
 
     async def _unrunnable(self, job: Job, error: NoServerCanRunError) -> None:
-        await self._settle_failed(job, ComfyError(str(error)))  # no server can run it any more: says what is missing
+        # no server can run it any more: says what is missing (and /stats does not call it unreachable)
+        await self._settle_failed(job, ComfyError(str(error)), kind="unrunnable")
 
-    async def _settle_failed(self, job: Job, error: ComfyError) -> None:
+    async def _settle_failed(self, job: Job, error: ComfyError, *, kind: str | None = None) -> None:
         self.scheduler.release(job)
-        status, kind = failure_kind(error)
+        status, found = failure_kind(error)
+        kind = kind or found
         reason = str(error)
         if isinstance(error, JobLostError) and job.record.status in (JobStatus.CREATED, JobStatus.WAITING):
             reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."

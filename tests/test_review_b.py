@@ -182,3 +182,25 @@ async def test_a_reroll_of_an_img2img_job_goes_to_the_server_holding_its_input_i
     holder.release()
     await kit.settle()
     assert [r.status for r in await kit.store.history(820, limit=5)] == [JobStatus.DONE] * 2
+
+
+async def test_stats_do_not_call_a_waiting_job_no_server_can_run_any_more_unreachable(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    async with start_bot(fake_discord, fake_comfy, tmp_path, scheduler={"look_ahead": 1}) as kit:
+        assert await kit.bot.comfy.wait_connected(10)
+        fake_comfy.hold()
+        await kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=830)
+        attachment = kit.discord.add_attachment("cat.png", _png())
+        waiting = await kit.command(
+            "generate", {"prompt": "a cat", "workflow": "img2img", "image": attachment}, user_id=831
+        )
+        assert (await kit.records(waiting))[0].status is JobStatus.WAITING
+        fake_comfy.remove_node_class("VAEEncode")
+        await fake_comfy.drop_websockets()  # read again on reconnect: the waiting job can run nowhere now
+        fake_comfy.release()
+        await kit.settle()
+        (record,) = await kit.records(waiting)
+        assert record.status is JobStatus.FAILED
+        assert "lacks" in (record.error or "")
+        assert record.error_kind == "unrunnable"  # not comfy_unavailable: /stats said "ComfyUI was unreachable"
