@@ -33,6 +33,7 @@ class JobRequest:
     message_id: int | None = None  # the deferred response's message, stored before ComfyUI sees the job
     spoiler: bool = False  # post the result (and its previews) as spoilers
     priority: bool = False  # an admin's: first in the bot's queue when scheduler.admins_first
+    server: str | None = None  # where its input images already are (a stored job's values again), if anywhere
 
 
 def new_record(owner_id: int, **fields: Any) -> JobRecord:

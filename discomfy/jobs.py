@@ -150,7 +150,7 @@ class JobManager:
                 batch_id=batch_id,
                 batch_index=index if batch_id else None,
                 spoiler=request.spoiler,
-                server=server.name if server else None,
+                server=server.name if server else request.server,
             )
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)
@@ -270,11 +270,13 @@ class JobManager:
                 await self._settle_failed(job, event.error)
 
     async def _unrunnable(self, job: Job, error: NoServerCanRunError) -> None:
-        await self._settle_failed(job, ComfyError(str(error)))  # no server can run it any more: says what is missing
+        # no server can run it any more: says what is missing (and /stats does not call it unreachable)
+        await self._settle_failed(job, ComfyError(str(error)), kind="unrunnable")
 
-    async def _settle_failed(self, job: Job, error: ComfyError) -> None:
+    async def _settle_failed(self, job: Job, error: ComfyError, *, kind: str | None = None) -> None:
         self.scheduler.release(job)
-        status, kind = failure_kind(error)
+        status, found = failure_kind(error)
+        kind = kind or found
         reason = str(error)
         if isinstance(error, JobLostError) and job.record.status in (JobStatus.CREATED, JobStatus.WAITING):
             reason = "The bot stopped before ComfyUI received this job, so nothing ran. Retry starts it."
@@ -361,6 +363,8 @@ class JobManager:
                 job.settled.set()
             elif record.status is JobStatus.WAITING:
                 waiting.append(job)
+            elif record.prompt_id is not None and self.scheduler.taken_back(record.prompt_id):
+                self.scheduler.requeue(job)  # moved off an absent server before the restart, not yet sent on
             elif (server := self.pool.get(record.server)) is None:
                 await self._settle_failed(job, unknown_server(record))
             elif record.prompt_id is not None:

@@ -50,7 +50,7 @@ def record(
 ) -> JobRecord:
     """A stored job `queued` s after its creation started, and running for `run` s."""
     queued_at = created_at + 0.5
-    started_at = queued_at + queued if queued is not None else None
+    started_at = created_at + queued if queued is not None else None
     finished_at = started_at + run if started_at is not None and run is not None else None
     return JobRecord(
         job_id=uuid.uuid4().hex,

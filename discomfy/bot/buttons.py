@@ -102,6 +102,7 @@ def request_from(
         workflow=spec.name,
         values={**_values_for(spec, record.params), **(values or {})},
         seed=seed,
+        server=record.server if spec.takes_images else None,  # its input images are there
     )
 
 

@@ -217,6 +217,7 @@ FAILURE_REASONS = {
     "execution_failed": "a node failed in ComfyUI",
     "rejected": "ComfyUI refused the workflow",
     "comfy_unavailable": "ComfyUI was unreachable",
+    "unrunnable": "no server had the nodes or models it needs",
     "lost": "lost (ComfyUI restarted or forgot it)",
     "upload": "could not be posted to Discord",
     "unknown": "unknown",

@@ -64,6 +64,7 @@ class Scheduler:
         self._moved: list[Job] = []  # sent before, taken back (server away, or unreachable): first in line
         self._down_since: dict[str, float] = {}  # servers not connected, since when (time.monotonic)
         self._take_back_lock = asyncio.Lock()
+        self._taken_back: set[str] = set()  # prompt ids being taken back when the bot started (load_drained)
 
     # ---- the queue ----------------------------------------------------------------------------
 
@@ -88,6 +89,10 @@ class Scheduler:
         self.release(job)
         self._moved.append(job)
         self.kick()
+
+    def waiting(self) -> list[Job]:
+        """The jobs in the bot's queue in the order they go out: those taken back from a server first."""
+        return [*self._moved, *self.queue.order()]
 
     def restore(self, waiting: list[Job], *, sent: list[JobRecord]) -> None:
         """After a restart: the jobs that waited in the bot's queue wait again in their stored order, and the
@@ -118,7 +123,12 @@ class Scheduler:
         for server in self.pool:
             server.drained = await self.store.get_meta(DRAINED_KEY + server.name) == "1"
             for prompt_id in await self._to_take_back(server.name):
+                self._taken_back.add(prompt_id)
                 self._take_back(server, prompt_id)
+
+    def taken_back(self, prompt_id: str) -> bool:
+        """The prompt was moved off its server before the restart: its job is to be sent on, not followed there."""
+        return prompt_id in self._taken_back
 
     def _take_back(self, server: PoolServer, prompt_id: str) -> None:
         """Have `server` delete a prompt moved off it once it answers; kept in the store until then, so a restart
@@ -341,10 +351,11 @@ class Scheduler:
 
 def _may_run(job: Job, server: PoolServer, pool: ComfyPool) -> bool:
     """A job whose input images were uploaded to one server (and are no longer in memory) can only go there,
-    unless that server left the config (then anywhere: the server it goes to says the image is missing)."""
-    if job.inputs is not None or not job.takes_images or pool.get(job.record.server) is None:
+    unless that server left the config (then anywhere: the server it goes to says the image is missing). A job
+    stored before several servers were known ('') has them on the first."""
+    if job.inputs is not None or not job.takes_images or (home := pool.get(job.record.server)) is None:
         return True
-    return not job.record.server or job.record.server == server.name
+    return job.record.server is None or home is server
 
 
 def _lacks(server: PoolServer, graph: Mapping[str, Any]) -> tuple[str, ...]:

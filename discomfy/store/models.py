@@ -121,7 +121,7 @@ class WorkflowStats:
 
     name: str
     jobs: int
-    median_queue_wait: float | None  # started_at - queued_at, over jobs that started
+    median_queue_wait: float | None  # started_at - created_at (the bot's queue and ComfyUI's), over jobs that started
     median_run_time: float | None  # finished_at - started_at, over jobs that are DONE
     failures: int  # FAILED or LOST
 

@@ -13,7 +13,7 @@ from discomfy.store.models import JobStatus, Stats, WorkflowStats
 if TYPE_CHECKING:
     from discomfy.store.schema import StoredRow
 
-STATS_COLUMNS = ("created_at", "workflow", "owner_id", "status", "error_kind", "queued_at", "started_at", "finished_at")
+STATS_COLUMNS = ("created_at", "workflow", "owner_id", "status", "error_kind", "started_at", "finished_at")
 BUSIEST_USERS = 10
 UNKNOWN_REASON = "unknown"
 
@@ -44,9 +44,8 @@ def summarize(rows: Iterable[StoredRow]) -> Stats:
 
 
 def _workflow_stats(name: str, rows: list[StoredRow]) -> WorkflowStats:
-    waits = [
-        r["started_at"] - r["queued_at"] for r in rows if r["started_at"] is not None and r["queued_at"] is not None
-    ]
+    # from the request, so the time in the bot's own queue (WAITING) counts, not only ComfyUI's
+    waits = [r["started_at"] - r["created_at"] for r in rows if r["started_at"] is not None]
     runs = [
         r["finished_at"] - r["started_at"]
         for r in rows

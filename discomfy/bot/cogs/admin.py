@@ -167,7 +167,7 @@ class AdminCog(commands.Cog, name="Admin"):
 
     async def queue_report(self) -> QueueReport:
         """Every server's queue (running first, then waiting) with the bot's jobs there, then the bot's own queue."""
-        pool, now, active = self.bot.comfy, time.time(), self.bot.jobs.active()
+        pool, now, active, queued = self.bot.comfy, time.time(), self.bot.jobs.active(), self._bot_queue()
         rows: list[QueueRow] = []
         lines: list[ServerLine] = []
         for server, (state, stats) in zip(pool, await asyncio.gather(*map(self._server_state, pool)), strict=True):
@@ -175,7 +175,9 @@ class AdminCog(commands.Cog, name="Admin"):
                 lines.append(ServerLine(server.name, connected=False, drained=server.drained))
                 continue
             there = [
-                j for j in active if pool.get(j.record.server) is server and j.record.status is not JobStatus.WAITING
+                j
+                for j in active
+                if pool.get(j.record.server) is server and j.record.status is not JobStatus.WAITING and j not in queued
             ]
             found = build_queue_rows(state, there, now=now)
             rows += [replace(row, server=server.name) for row in found] if pool.multiple else found
@@ -190,7 +192,7 @@ class AdminCog(commands.Cog, name="Admin"):
                     device=_device(stats),
                 )
             )
-        rows += [_row("in the bot's queue", place, None, job, now) for place, job in enumerate(self._bot_queue(), 1)]
+        rows += [_row("in the bot's queue", place, None, job, now) for place, job in enumerate(queued, 1)]
         return rows, lines
 
     async def _server_state(self, server: PoolServer) -> tuple[QueueState | None, SystemStats | None]:
@@ -207,7 +209,7 @@ class AdminCog(commands.Cog, name="Admin"):
             return state, None
 
     def _bot_queue(self) -> list[Job]:
-        return self.bot.jobs.scheduler.queue.order()
+        return self.bot.jobs.scheduler.waiting()
 
     def waiting_jobs(self) -> list[Job]:
         """The bot's jobs still waiting, in the bot's own queue or in ComfyUI's (not running, not finished)."""
