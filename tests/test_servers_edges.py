@@ -1,4 +1,5 @@
-"""Review of where the merged features meet: each test here failed before the fix committed with it."""
+"""Several servers where they meet the rest: jobs stored before several servers, moves across a bot restart, /queue,
+input images that pin a job to a server, and what /stats says of the bot's own queue."""
 
 from __future__ import annotations
 
