@@ -69,9 +69,14 @@ def test_each_server_has_its_own_key_from_the_environment_and_the_rest_share_the
             "comfy.servers[0].url",
             "expected an http:// or https:// URL",
         ),
-        ("comfy:\n  servers:\n    - {name: 'a b', url: 'http://x'}\n", "comfy.servers[0].name", "should match"),
+        (
+            "comfy:\n  servers:\n    - {name: 'a b', url: 'http://x'}\n",
+            "comfy.servers[0].name",
+            "expected a name of letters, digits",
+        ),
         ("comfy:\n  servers:\n    - {name: a, url: 'http://x', weight: 0}\n", "comfy.servers[0].weight", "above 0"),
-        ("comfy:\n  servers:\n    - {name: a}\n", "comfy.servers[0].url", "Field required"),
+        ("comfy:\n  servers:\n    - {name: a}\n", "comfy.servers[0].url", "required here, and not set"),
+        ("comfy:\n  servers: {a: 1}\n", "comfy.servers", "expected a list with a mapping of keys per entry"),
         (
             "comfy:\n  servers:\n    - {name: a, url: 'http://x', wieght: 2}\n",
             "comfy.servers[0].wieght",

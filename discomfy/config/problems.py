@@ -78,8 +78,10 @@ _EXPECTED = {
     "greater_than_equal": "a number of at least {ge:g}",
     "less_than_equal": "a number of at most {le:g}",
     "literal_error": "one of {expected}",
+    "string_pattern_mismatch": "a name of letters, digits, '-' and '_' (at most 32, the first a letter or digit)",
 }
 _MESSAGES = {
+    "missing": "required here, and not set",
     "url_credentials": "credentials do not belong in the URL; set COMFY_USERNAME and COMFY_PASSWORD "
     "(or COMFY_API_KEY) in .env instead",
 }
@@ -95,6 +97,8 @@ def _problem(model: type[BaseModel], error: Any) -> ConfigProblem:
         return ConfigProblem(key, _unknown_key(section, loc[-1]) if section else "unknown key")
     if kind in _MESSAGES:
         return ConfigProblem(key, _MESSAGES[kind])
+    if kind == "tuple_type" and _section(model, loc) is not None:  # a list of sections, such as comfy.servers
+        return ConfigProblem(key, f"expected a list with a mapping of keys per entry, got {_shown(error['input'])}")
     if kind in _EXPECTED:
         expected = _EXPECTED[kind].format(**ctx)
         return ConfigProblem(key, f"expected {expected}, got {_shown(error['input'])}")
