@@ -151,6 +151,7 @@ class JobManager:
                 batch_index=index if batch_id else None,
                 spoiler=request.spoiler,
                 server=server.name if server else request.server,
+                priority=request.priority,
             )
             if failure is not None:  # ComfyUI refused or is unreachable: the rest of the batch fails alike
                 reservation.claim(record)
@@ -160,7 +161,7 @@ class JobManager:
             job.inputs = inputs
             try:
                 await self.store.add(record)
-                await self._queue(job, reservation, priority=request.priority)
+                await self._queue(job, reservation)
             except Exception as exc:
                 if not jobs:
                     raise  # nothing started: the caller tells the user why
@@ -182,7 +183,7 @@ class JobManager:
         await self._settle_failed(job, error)
         return job
 
-    async def _queue(self, job: Job, reservation: Reservation, *, priority: bool = False) -> Job:
+    async def _queue(self, job: Job, reservation: Reservation) -> Job:
         """Put a stored WAITING job in the bot's queue; if its turn is now, submit it here and now.
 
         Raises:
@@ -190,7 +191,7 @@ class JobManager:
         """
         self._live[job.job_id] = job
         reservation.claim(job.record)  # the job counts itself from here on
-        self.scheduler.add(job, priority=priority)
+        self.scheduler.add(job)
         for picked, server in self.scheduler.select(inline=True):
             if picked is job:
                 await self._dispatch(job, server, inline=True)
@@ -390,13 +391,21 @@ class JobManager:
         message_id: int | None = None,
         reservation: Reservation | None = None,
         spoiler: bool = False,
+        priority: bool = False,
     ) -> Job:
         """Submit a stored job's exact graph again (after it was lost or failed)."""
         with reservation or self.reserve(owner_id, exempt=exempt) as held:
-            return await self._retry(record, owner_id, message_id, held, spoiler=spoiler)
+            return await self._retry(record, owner_id, message_id, held, spoiler=spoiler, priority=priority)
 
     async def _retry(
-        self, record: JobRecord, owner_id: int, message_id: int | None, held: Reservation, *, spoiler: bool
+        self,
+        record: JobRecord,
+        owner_id: int,
+        message_id: int | None,
+        held: Reservation,
+        *,
+        spoiler: bool,
+        priority: bool,
     ) -> Job:
         spec = self.workflows.find(record.workflow)
         self.scheduler.check_runnable(spec.title if spec else record.workflow, record.graph or {})
@@ -411,6 +420,7 @@ class JobManager:
             message_id=message_id,
             spoiler=spoiler,
             server=record.server if spec and spec.takes_images else None,  # its images are there
+            priority=priority,
         )
         await self.store.add(new)
         return await self._queue(self._job(new, spec), held)

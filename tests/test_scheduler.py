@@ -111,3 +111,25 @@ async def test_jobs_waiting_in_the_bots_queue_survive_a_restart_in_their_order(k
     single_ids = [(await kit.records(p))[0].prompt_id for p in singles]
     assert started == [*cells[:2], *single_ids, *cells[2:]]
     assert json.dumps(kit.message(batch)["embeds"][0]).count("done") >= 1
+
+
+async def test_an_admins_request_stays_first_in_the_bots_queue_across_a_restart(
+    fake_discord: FakeDiscordAPI, fake_comfy: FakeComfy, tmp_path: Path
+) -> None:
+    admin = SINGLE_USERS[2]
+    first = {**FAIR, "scheduler": {"look_ahead": 2, "admins_first": True}, "discord": {"admin_user_ids": [admin]}}
+    async with start_bot(fake_discord, fake_comfy, tmp_path, **first) as kit:
+        started = _started_order(kit.comfy)
+        kit.comfy.hold()
+        batch = await kit.command("batch", {"prompt": "a lighthouse", "count": 4, "steps": 2}, user_id=BATCH_USER)
+        await kit.command("generate", {"prompt": "a cat", "steps": 2}, user_id=SINGLE_USERS[0])  # the next turn
+        urgent = await kit.command("generate", {"prompt": "a fox", "steps": 2}, user_id=admin)
+        (record,) = await kit.records(urgent)
+        assert record.status is JobStatus.WAITING
+        assert record.priority
+        kit = await kit.restart()
+        kit.comfy.release()
+        await kit.settle(30)
+        cells = [r.prompt_id for r in sorted(await kit.records(batch), key=lambda r: r.batch_index or 0)]
+        assert started[:3] == [*cells[:2], record.prompt_id]  # ahead of everyone who waited before it
+        assert len(started) == 6

@@ -275,6 +275,7 @@ class Presenter:
                     message_id=request.message_id,
                     reservation=reservation,
                     spoiler=request.spoiler,
+                    priority=request.priority,
                 )
             ]
         if admission.sweep is not None:

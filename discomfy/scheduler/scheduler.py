@@ -68,9 +68,10 @@ class Scheduler:
 
     # ---- the queue ----------------------------------------------------------------------------
 
-    def add(self, job: Job, *, priority: bool = False) -> None:
-        """Queue a stored WAITING job behind the others (its owner's line); it goes out when its turn comes."""
-        self.queue.add(job.record.owner_id, job, priority=priority and self.settings.admins_first)
+    def add(self, job: Job) -> None:
+        """Queue a stored WAITING job behind the others (its owner's line; an admin's request ahead of everyone's
+        with scheduler.admins_first); it goes out when its turn comes."""
+        self.queue.add(job.record.owner_id, job, priority=job.record.priority and self.settings.admins_first)
         self.kick()
 
     def discard(self, job: Job) -> bool:

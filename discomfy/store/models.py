@@ -99,6 +99,7 @@ class JobRecord:
     notes: tuple[str, ...] = ()  # what the result's message says besides its files (outputs left out...)
     spoiler: bool = False  # the result (and its previews) are posted as spoilers: the channel's or owner's choice
     server: str | None = None  # the ComfyUI server it was sent to (WAITING: the one holding its input images)
+    priority: bool = False  # an admin's request: first in the bot's queue with scheduler.admins_first
 
     @property
     def message_ids(self) -> tuple[int, ...]:

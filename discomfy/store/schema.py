@@ -102,6 +102,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 5: the ComfyUI server a job was sent to, by name (NULL: not sent yet); '' for the jobs written before
     # several servers were known, which all went to the one server of comfy.url
     ("ALTER TABLE jobs ADD COLUMN server TEXT", "UPDATE jobs SET server = ''"),
+    # 6: an admin's request, first in the bot's own queue with scheduler.admins_first (also after a restart)
+    ("ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -162,6 +164,7 @@ def decode_record(row: StoredRow) -> JobRecord:
     values["extra_message_ids"] = tuple(values["extra_message_ids"])
     values["notes"] = tuple(values["notes"])
     values["spoiler"] = bool(values["spoiler"])
+    values["priority"] = bool(values["priority"])
     return JobRecord(**values)
 
 
