@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import os
+import platform
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from discomfy.comfy import ComfyService, ComfySettings
@@ -151,3 +158,40 @@ class LoopLag:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def render(rows: list[Row], *, quick: bool, seconds: float, name: str) -> str:
+    """The result table under a line saying what ran, when, and on what ."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        f"DisComfy {name} benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {load}",
+        "",
+        "| Metric | Measured | Target | Result |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r.metric} | {r.value} | {r.target} | {r.verdict} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def run_benchmark(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    description: str,
+    quick_help: str,
+    run: Callable[[bool, Path], Awaitable[list[Row]]],
+    name: str,
+    log_level: int,
+) -> int:
+    """A benchmark's command line: `--quick`, a temporary folder, the table on stdout; exit 1 if a row FAILs."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=log_level, format="[{asctime}] [{levelname:<8}] {name}: {message}", style="{")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="discomfy-bench-") as tmp:
+        rows = asyncio.run(run(args.quick, Path(tmp)))
+    sys.stdout.write(render(rows, quick=args.quick, seconds=time.perf_counter() - started, name=name))
+    return 1 if any(row.verdict == FAIL for row in rows) else 0

@@ -10,12 +10,10 @@ Discord: a finished job is marked delivered at once. bench/README.md explains ea
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench._common import FAIL, INFO, Row, graph, verdict
-from bench.bench_service import render
+from bench._common import INFO, Row, graph, run_benchmark, verdict
 from discomfy.comfy import ComfyPool, ComfyServer, ComfySettings
 from discomfy.config import LimitSettings, SchedulerSettings
 from discomfy.job import Job, JobRequest
@@ -238,15 +235,15 @@ async def run(plan: Plan, tmp: Path) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_servers", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="60 jobs instead of 200: a smoke run")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR, format="[{asctime}] [{levelname:<8}] {name}: {message}", style="{")
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="discomfy-bench-") as tmp:
-        rows = asyncio.run(run(QUICK if args.quick else FULL, Path(tmp)))
-    sys.stdout.write(render(rows, quick=args.quick, seconds=time.perf_counter() - started, name="scheduler"))
-    return 1 if any(row.verdict == FAIL for row in rows) else 0
+    return run_benchmark(
+        argv,
+        prog="python -m bench.bench_servers",
+        description=__doc__.splitlines()[0],
+        quick_help="60 jobs instead of 200: a smoke run",
+        run=lambda quick, tmp: run(QUICK if quick else FULL, tmp),
+        name="scheduler",
+        log_level=logging.ERROR,
+    )
 
 
 if __name__ == "__main__":

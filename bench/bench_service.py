@@ -9,21 +9,13 @@ See bench/README.md for what each number means and how it is measured.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import os
-import platform
 import sys
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-
-from bench._common import FAIL, Row
+from bench._common import Row, run_benchmark
 from bench._delivery import bot_end_to_end
 from bench._dispatch import dispatch_rows, end_to_end, in_process
 from bench._latency import finish_to_result, submit_overhead
@@ -72,31 +64,16 @@ async def run(plan: Plan, tmp: Path) -> list[Row]:
     return submit + finish + dispatch_rows(local, e2e, mix_text, plan.repeats) + memory + bot
 
 
-def render(rows: list[Row], *, quick: bool, seconds: float, name: str = "ComfyService") -> str:
-    """The result table under a line saying what ran, when, and on what (bench_servers.py shares it)."""
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    lines = [
-        f"DisComfy {name} benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
-        f"{os.cpu_count()} CPUs, load average {load}",
-        "",
-        "| Metric | Measured | Target | Result |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {r.metric} | {r.value} | {r.target} | {r.verdict} |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_service", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller counts and a 64 MiB download: a smoke run")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="[{asctime}] [{levelname:<8}] {name}: {message}", style="{")
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="discomfy-bench-") as tmp:
-        rows = asyncio.run(run(QUICK if args.quick else FULL, Path(tmp)))
-    sys.stdout.write(render(rows, quick=args.quick, seconds=time.perf_counter() - started))
-    return 1 if any(row.verdict == FAIL for row in rows) else 0
+    return run_benchmark(
+        argv,
+        prog="python -m bench.bench_service",
+        description=__doc__.splitlines()[0],
+        quick_help="smaller counts and a 64 MiB download: a smoke run",
+        run=lambda quick, tmp: run(QUICK if quick else FULL, tmp),
+        name="ComfyService",
+        log_level=logging.WARNING,
+    )
 
 
 if __name__ == "__main__":
