@@ -8,8 +8,8 @@ from discomfy.bot.cogs.admin import build_queue_rows
 from discomfy.bot.embeds import QueueRow, queue_embed
 from discomfy.comfy.models import QueueEntry, QueueState
 from discomfy.job import Job
-from discomfy.store import JobRecord, JobStatus
-from testing.records import workflow_spec
+from discomfy.store import JobStatus
+from testing.records import job_record, workflow_spec
 
 NOW = 1_700_000_100.0
 BOT_CLIENT = "b0b0b0b0-client"
@@ -18,18 +18,10 @@ OTHER_CLIENT = "cafebabe-client"
 
 def job(name: str, status: JobStatus = JobStatus.QUEUED, *, created_at: float = NOW - 30, titled: bool = False) -> Job:
     """A bot job whose job id is `job-<name>` and prompt id `prompt-<name>`."""
-    record = JobRecord(
+    record = job_record(
         job_id=f"job-{name}",
-        owner_id=42,
-        guild_id=1,
-        channel_id=2,
-        message_id=3,
-        workflow="txt2img",
-        params={"prompt": "a cat"},
-        seed=7,
         prompt_id=f"prompt-{name}",
-        batch_id=None,
-        batch_index=None,
+        params={"prompt": "a cat"},
         status=status,
         created_at=created_at,
     )

@@ -16,13 +16,14 @@ import pytest_asyncio
 
 from discomfy.bot.controls import JobControls
 from discomfy.policy import Scope
-from discomfy.store import JobRecord, JobStatus
+from discomfy.store import JobStatus
 from discomfy.workflows import build_workflow
 from discomfy.workflows.manage import remove_workflow
 from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+from testing.records import job_record
 
 ADMIN = payloads.USER_ID + 50
 MEMBER = payloads.USER_ID
@@ -490,10 +491,10 @@ async def test_retry_of_a_job_whose_workflow_was_removed_is_refused_like_every_o
         Scope.CHANNEL, LOUNGE, guild_id=payloads.GUILD_ID, by=ADMIN, workflows=("txt2img_sdxl",)
     )
     built = build_workflow(kit.bot.workflows.get("sdxl_alt"), {"prompt": "a lighthouse"})
-    lost = JobRecord(
+    lost = job_record(
         job_id=uuid.uuid4().hex, owner_id=payloads.USER_ID, guild_id=payloads.GUILD_ID, channel_id=LOUNGE,
         message_id=None, workflow="sdxl_alt", params=dict(built.values), seed=built.seed or 0,
-        prompt_id=str(uuid.uuid4()), batch_id=None, batch_index=None, status=JobStatus.LOST, created_at=time.time(),
+        prompt_id=str(uuid.uuid4()), status=JobStatus.LOST, created_at=time.time(),
         error="ComfyUI restarted", error_kind="lost", graph=built.graph,
     )  # fmt: skip
     await kit.bot.jobs.store.add(lost)

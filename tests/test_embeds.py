@@ -39,7 +39,7 @@ from discomfy.job import JobSnapshot
 from discomfy.store import JobRecord, JobStatus, SweepRecord
 from discomfy.store.models import Stats, WorkflowStats
 from discomfy.sweep.axes import Grid
-from testing.records import workflow_spec
+from testing.records import job_record, workflow_spec
 
 EMBED_TOTAL_LIMIT = 6000
 TITLE_LIMIT = 256
@@ -98,22 +98,7 @@ def snapshot(**changes: Any) -> JobSnapshot:
 
 
 def record(**changes: Any) -> JobRecord:
-    base = JobRecord(
-        job_id=JOB_ID,
-        owner_id=42,
-        guild_id=111,
-        channel_id=222,
-        message_id=333,
-        workflow="txt2img",
-        params={"prompt": "a lighthouse at dusk"},
-        seed=1234,
-        prompt_id=PROMPT_ID,
-        batch_id=None,
-        batch_index=None,
-        status=JobStatus.DONE,
-        created_at=1_700_000_000.0,
-    )
-    return replace(base, **changes)
+    return job_record(**{"job_id": JOB_ID, "prompt_id": PROMPT_ID, **changes})
 
 
 def field(embed: discord.Embed, name: str) -> str:
