@@ -160,13 +160,20 @@ class LoopLag:
                 await self._task
 
 
-def render(rows: list[Row], *, quick: bool, seconds: float, name: str) -> str:
-    """The result table under a line saying what ran, when, and on what ."""
+def run_line(name: str, *, quick: bool, seconds: float) -> str:
+    """What ran, when and on what: the first line of every benchmark's output."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    lines = [
+    return (
         f"DisComfy {name} benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
         f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
-        f"{os.cpu_count()} CPUs, load average {load}",
+        f"{os.cpu_count()} CPUs, load average {load}"
+    )
+
+
+def render(rows: list[Row], *, quick: bool, seconds: float, name: str) -> str:
+    """The result table under a line saying what ran, when, and on what ."""
+    lines = [
+        run_line(name, quick=quick, seconds=seconds),
         "",
         "| Metric | Measured | Target | Result |",
         "|---|---|---|---|",

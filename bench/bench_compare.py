@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import platform
 import random
 import shutil
 import statistics
@@ -24,8 +22,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-import aiohttp
 
 from bench._botpath import (
     BENCH_WORKFLOW,
@@ -37,7 +33,7 @@ from bench._botpath import (
     running_bot,
     write_bench_workflow,
 )
-from bench._common import POST_JOB_PAUSE, percentile
+from bench._common import POST_JOB_PAUSE, percentile, run_line
 from bench._designs import DESIGNS, DesignRun, design_memory, run_design, sampler_graph
 from bench._dispatch import in_process
 from bench._memory import MIN_FREE_DISK, Growth
@@ -160,11 +156,8 @@ async def _relay(plan: Plan, tmp: Path, comfy: ServerProcess, discord_api: Serve
 
 
 def render(results: Results, plan: Plan, *, quick: bool, seconds: float) -> str:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
-        f"DisComfy comparison benchmark ({'--quick' if quick else 'full'} run, {seconds:.0f} s) - "
-        f"{time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
-        f"{os.cpu_count()} CPUs, load average {load}",
+        run_line("comparison", quick=quick, seconds=seconds),
         "",
         *_bot_table(results, plan),
         "",
