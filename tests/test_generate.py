@@ -14,10 +14,12 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
+from discomfy.bot.controls import JobControls
 from testing import payloads
 from testing.botkit import WORKFLOWS, BotKit, start_bot
 from testing.comfy_server import FakeComfy
 from testing.discord_api import FLAG_EPHEMERAL, FakeDiscordAPI
+from testing.records import job_record
 
 DEFERRED = 5
 IMMEDIATE = 4
@@ -406,4 +408,14 @@ async def test_a_batch_of_a_workflow_without_a_seed_input_is_refused_as_all_alik
             answer = kit.callback(payload).json
             assert answer["data"]["flags"] & FLAG_EPHEMERAL
             assert "has no seed input: every image of a batch would be the same" in json.dumps(answer)
+        assert kit.comfy.prompts_received == 0
+        done = job_record(workflow="fixed", channel_id=payloads.CHANNEL_ID, guild_id=payloads.GUILD_ID)
+        await kit.store.add(done)
+        components = JobControls().result(done, upscale=False).to_components()
+        message = kit.discord.add_message(payloads.message(components=components, author=payloads.bot_user()))
+        click = payloads.button_click(f"discomfy:vary:{done.job_id}", message=message)
+        await payloads.dispatch_and_wait(kit.bot, click)
+        answer = kit.callback(click).json
+        assert answer["data"]["flags"] & FLAG_EPHEMERAL
+        assert "has no seed input" in json.dumps(answer)  # Variations too: the one admission path checks
         assert kit.comfy.prompts_received == 0

@@ -41,6 +41,7 @@ from discomfy.job import InputImage, Job, JobRequest
 from discomfy.quota import Reservation
 from discomfy.retry import Backoff, retry
 from discomfy.store import JobStatus
+from discomfy.workflows.errors import InvalidParameterError
 
 if TYPE_CHECKING:
     from discomfy.bot.places import Places
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from discomfy.store import JobRecord
     from discomfy.sweep.axes import Grid
     from discomfy.tasks import BackgroundTasks
+    from discomfy.workflows import WorkflowLibrary
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,20 @@ class Admission:
         if self.sweep is not None:
             return self.sweep.size
         return 1 if self.seeds is None else len(self.seeds)
+
+
+def _check_seeds_differ(workflows: WorkflowLibrary, workflow: str, admission: Admission) -> None:
+    """A batch (a seed sweep, variations) of a workflow without a seed input would be one image many times.
+
+    Raises:
+        InvalidParameterError: refused before anything is reserved or deferred.
+    """
+    if admission.seeds is None or len(admission.seeds) < 2:
+        return
+    spec = workflows.get(workflow)
+    if not spec.seed_inputs:
+        message = f"{spec.title} has no seed input: every image of a batch would be the same. Ask for one."
+        raise InvalidParameterError(message, parameter="count")
 
 
 class _Display:
@@ -247,6 +263,7 @@ class Presenter:
         """
         require_channel_permissions(interaction)
         request = replace(admission.request, owner_id=interaction.user.id)
+        _check_seeds_differ(self.jobs.workflows, request.workflow, admission)
         rules = await self.policy.check_request(await self.places.of(interaction), request, admission.count)
         spoiler = await self.policy.spoiler(rules, interaction.user.id)
         exempt = interaction.user in self.admins

@@ -167,9 +167,6 @@ class GenerateCog(commands.Cog, name="Generate"):
         values, slot = self._values(spec, ask)
         values = {**defaults(values.keys()), **values}
         seed = parse_seed(ask.seed)
-        if count > 1 and not spec.seed_inputs:
-            message = f"{spec.title} has no seed input: every image of a batch would be the same. Ask for one."
-            raise InvalidParameterError(message, parameter="count")
         build_workflow(spec, values, seed=seed)  # every value checked before anything is uploaded or queued
         request = command_request(interaction, spec, values, seed=seed)
         seeds = tuple(sweep_seeds(count, base=seed)) if count > 1 or sweep else None
